@@ -1,0 +1,467 @@
+"""The ``actidose`` command: a thin layer over the library.
+
+User errors become one line, ``Error: ...`` (with the fix where known), never a traceback.
+Exit status: 0 success; 1 failure; 2 usage; 3 import finished but some files were quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import duckdb
+import polars as pl
+
+from . import __version__
+from .errors import ActidoseError, InputError, StorageError, UsageError
+from .output import FORMATS, render
+from .pipeline import EXIT_FAILURE, EXIT_USAGE, ImportSummary, import_paths
+from .storage import participants as parts
+from .storage.db import connect, fetch_arrow, resolve_db_path
+from .storage.derive import load_config, recompute, save_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int, fix: str | None = None) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    if fix:
+        click.echo(f"  fix: {fix}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE, exc.fix)
+    except (InputError, StorageError) as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    except ActidoseError as exc:
+        _fail(str(exc), EXIT_FAILURE)
+    except duckdb.Error as exc:
+        _fail(f"database: {str(exc).strip()}", EXIT_FAILURE)
+
+
+class _Ctx:
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect(self.db)
+        try:
+            recompute(con)  # heal anything a crashed earlier run left pending
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect(self.db, read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="actidose")
+@click.option(
+    "--db",
+    metavar="PATH",
+    help="DuckDB file (default: $ACTIDOSE_DB, else ./actidose.duckdb).",
+)
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """Aerobic exercise dose from wearables, in a DuckDB file you can query with SQL."""
+    ctx.obj = _Ctx(db)
+
+
+# --------------------------------------------------------------------------- participants
+@main.group()
+def participant() -> None:
+    """Add, change and list participants (their HR anchors drive every dose)."""
+
+
+def _participant_options(f: F) -> F:
+    f = click.option("--hr-max", type=float, help="Measured maximum HR, bpm.")(f)
+    f = click.option("--hr-rest", type=float, help="Resting HR, bpm.")(f)
+    f = click.option("--arm", help="Trial arm, e.g. aerobic or stretching.")(f)
+    f = click.option("--timezone", "tz", help="IANA time zone, e.g. Europe/London.")(f)
+    f = click.option("--birth-year", type=int, help="Year of birth (for age-based HRmax).")(f)
+    f = click.option("--sex", type=click.Choice(["f", "m"]), help="Sex (Banister coefficients).")(f)
+    return f
+
+
+@participant.command("add")
+@click.argument("participant_id")
+@_participant_options
+@click.pass_obj
+def participant_add(
+    obj: _Ctx,
+    participant_id: str,
+    sex: str | None,
+    birth_year: int | None,
+    tz: str | None,
+    arm: str | None,
+    hr_rest: float | None,
+    hr_max: float | None,
+) -> None:
+    """Add a participant. HRmax, when not given, comes from age (Tanaka)."""
+    with _errors():
+        if not tz:
+            raise UsageError("--timezone is required", fix="e.g. --timezone Europe/London")
+        with obj.write() as con:
+            cfg = load_config(con)
+            parts.add(
+                con,
+                parts.Participant(participant_id, tz, sex, birth_year, arm, hr_rest, hr_max),
+                hrmax_formula=cfg.hrmax_formula,
+            )
+            recompute(con)
+        click.echo(f"added {participant_id}")
+
+
+@participant.command("update")
+@click.argument("participant_id")
+@_participant_options
+@click.option(
+    "--clear",
+    "clear",
+    multiple=True,
+    type=click.Choice(["sex", "birth-year", "arm", "hr-rest", "hr-max"]),
+    help="Remove a value (repeatable).",
+)
+@click.pass_obj
+def participant_update(
+    obj: _Ctx,
+    participant_id: str,
+    sex: str | None,
+    birth_year: int | None,
+    tz: str | None,
+    arm: str | None,
+    hr_rest: float | None,
+    hr_max: float | None,
+    clear: tuple[str, ...],
+) -> None:
+    """Change a participant; their derived tables are recomputed when an anchor changes."""
+    given = {
+        "sex": sex,
+        "birth_year": birth_year,
+        "timezone": tz,
+        "arm": arm,
+        "hr_rest_bpm": hr_rest,
+        "hr_max_bpm": hr_max,
+    }
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    names = {
+        "birth-year": "birth_year",
+        "hr-rest": "hr_rest_bpm",
+        "hr-max": "hr_max_bpm",
+        "sex": "sex",
+        "arm": "arm",
+    }
+    for c in clear:
+        changes[names[c]] = None
+    with _errors():
+        if not changes:
+            raise UsageError("nothing to change", fix="give at least one option, e.g. --hr-rest 60")
+        with obj.write() as con:
+            cfg = load_config(con)
+            changed = parts.update(con, participant_id, hrmax_formula=cfg.hrmax_formula, **changes)
+            done = recompute(con)
+        msg = f"updated {participant_id}"
+        if changed and participant_id in done:
+            msg += " (derived tables recomputed)"
+        click.echo(msg)
+
+
+def _format_option(f: F) -> F:
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+    )(f)
+
+
+@participant.command("list")
+@_format_option
+@click.pass_obj
+def participant_list(obj: _Ctx, fmt: str) -> None:
+    """List participants with their anchors and where each came from."""
+    with _errors(), obj.read() as con:
+        cur = con.execute(
+            "SELECT participant_id, sex, birth_year, timezone, arm, hr_rest_bpm, hr_rest_source, "
+            "hr_max_bpm, hr_max_source FROM participants ORDER BY participant_id"
+        )
+        cols = [d[0] for d in cur.description or []]
+        click.echo(render(cols, cur.fetchall(), fmt))
+
+
+@participant.command("import")
+@click.argument("roster", type=click.Path(path_type=Path))
+@click.pass_obj
+def participant_import(obj: _Ctx, roster: Path) -> None:
+    """Add or update participants from a roster CSV (all rows or none).
+
+    Columns: participant_id, timezone, and optionally sex, birth_year, arm, hr_rest_bpm,
+    hr_max_bpm."""
+    with _errors(), obj.write() as con:
+        cfg = load_config(con)
+        added, updated = parts.import_roster(con, roster, hrmax_formula=cfg.hrmax_formula)
+        recompute(con)
+        click.echo(f"{added} added, {updated} updated")
+
+
+# --------------------------------------------------------------------------- import
+def _print_summary(s: ImportSummary) -> None:
+    counts = s.to_dict()["counts"]
+    assert isinstance(counts, dict)
+    for f in s.files:
+        if f.status in ("quarantined", "failed", "salvaged"):
+            click.echo(f"{f.status:12} {f.path}: {f.reason}", err=True)
+    total = sum(f.n_samples for f in s.files)
+    parts_ = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    click.echo(
+        f"{len(s.files)} files for {s.participant_id}: {parts_ or 'nothing to do'}; "
+        f"{total} HR samples stored"
+    )
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--participant", "-P", "participant_id", required=True, help="Whose files these are.")
+@click.option(
+    "--salvage", is_flag=True, help="Keep what precedes damage in a corrupt file (marked salvaged)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def import_cmd(
+    obj: _Ctx, paths: tuple[Path, ...], participant_id: str, salvage: bool, as_json: bool
+) -> None:
+    """Import files or directories (recursively); the format is read from each file's content.
+
+    Exit status: 0 all imported (or duplicates), 3 some quarantined, 1 failure, 2 usage."""
+    with _errors(), obj.write() as con:
+        progress = None
+        bar = None
+        if sys.stderr.isatty() and not as_json:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            task = bar.add_task("importing", total=None)
+            bar.start()
+
+            def progress(i: int, n: int, path: str) -> None:
+                bar.update(task, completed=i, total=n, description=Path(path).name or "done")
+
+        try:
+            summary = import_paths(
+                con, list(paths), participant_id, salvage=salvage, progress=progress
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=1))
+    else:
+        _print_summary(summary)
+    sys.exit(summary.exit_code)
+
+
+# --------------------------------------------------------------------------- query / export
+def _frame(result: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    frame = pl.from_arrow(fetch_arrow(result))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _param_value(raw: str) -> Any:
+    if re.fullmatch(r"[+-]?\d+", raw):
+        return int(raw)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", raw):
+        return float(raw)
+    return raw
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Bind $NAME to VALUE (numbers are bound as numbers).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Write to a file (needed for parquet)."
+)
+@click.pass_obj
+def query(
+    obj: _Ctx, sql: str, params: tuple[tuple[str, str], ...], fmt: str, out: Path | None
+) -> None:
+    """Run a read-only SQL query; values are bound as parameters, never pasted into SQL."""
+    bound = {name: _param_value(v) for name, v in params}
+    with _errors(), obj.read() as con:
+        if fmt == "parquet":
+            if out is None:
+                raise UsageError("--format parquet needs --out FILE")
+            _frame(con.execute(sql, bound or None)).write_parquet(out)
+            click.echo(f"wrote {out}")
+            return
+        cur = con.execute(sql, bound or None)
+        cols = [d[0] for d in cur.description or []]
+        text = render(cols, cur.fetchall(), fmt)
+        if out is not None:
+            out.write_text(text + "\n")
+            click.echo(f"wrote {out}")
+        else:
+            click.echo(text)
+
+
+@main.command()
+@click.argument("table")
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default=None,
+    help="Default: from the --out suffix.",
+)
+@click.option("--participant", "-P", "participant_id", help="Only this participant's rows.")
+@click.pass_obj
+def export(obj: _Ctx, table: str, out: Path, fmt: str | None, participant_id: str | None) -> None:
+    """Write a table to Parquet or CSV."""
+    fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "parquet")
+    with _errors(), obj.read() as con:
+        known = {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        if table not in known:
+            raise UsageError(f"no table {table!r}", fix="tables: " + ", ".join(sorted(known)))
+        sql = f'SELECT * FROM "{table}"'
+        args: list[Any] = []
+        if participant_id is not None:
+            sql += " WHERE participant_id = ?"
+            args.append(participant_id)
+        frame = _frame(con.execute(sql, args))
+        if fmt == "csv":
+            frame.write_csv(out)
+        else:
+            frame.write_parquet(out)
+        click.echo(f"wrote {frame.height} rows to {out}")
+
+
+# --------------------------------------------------------------------------- recompute / demo
+@main.command("recompute")
+@click.option(
+    "--participant",
+    "-P",
+    "participant_ids",
+    multiple=True,
+    help="Only these participants (default: all).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Change a dose parameter (stored; applies to all later recomputes).",
+)
+@click.option("--show", is_flag=True, help="Print the dose parameters in force and stop.")
+@click.pass_obj
+def recompute_cmd(
+    obj: _Ctx, participant_ids: tuple[str, ...], settings: tuple[str, ...], show: bool
+) -> None:
+    """Recompute derived tables (sessions, daily_load, load_series, weekly_dose)."""
+    with _errors(), obj.write() as con:
+        cfg = load_config(con)
+        if settings:
+            pairs = {}
+            for s in settings:
+                if "=" not in s:
+                    raise UsageError(f"--set takes NAME=VALUE, not {s!r}")
+                k, v = s.split("=", 1)
+                pairs[k.strip()] = v.strip()
+            cfg = cfg.with_settings(pairs)
+            save_config(con, cfg)
+        if show:
+            click.echo(json.dumps(cfg.to_dict(), indent=1))
+            return
+        ids = list(participant_ids) or [
+            r[0] for r in con.execute("SELECT participant_id FROM participants").fetchall()
+        ]
+        for pid in ids:
+            parts.require(con, pid)
+        done = recompute(con, ids, cfg=cfg)
+        click.echo(f"recomputed {len(done)} participant(s) with parameters {cfg.params_id}")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path),
+    default=Path("actidose-demo"),
+    show_default=True,
+    help="Where to write the example files.",
+)
+@click.option(
+    "--participants", "n_participants", type=click.IntRange(2, 200), default=6, show_default=True
+)
+@click.option("--weeks", type=click.IntRange(1, 52), default=6, show_default=True)
+@click.option("--seed", type=int, default=2024, show_default=True)
+@click.pass_obj
+def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) -> None:
+    """Make an example study (FIT files), import it and print the weekly dose."""
+    from .demo import make_study
+
+    with _errors():
+        study = make_study(folder, n_participants=n_participants, weeks=weeks, seed=seed)
+        click.echo(
+            f"wrote {study.n_files} FIT files for {len(study.participants)} participants "
+            f"under {folder}/"
+        )
+        with obj.write() as con:
+            parts.import_roster(con, study.roster)
+            worst = 0
+            for pid, pfolder in study.participants.items():
+                summary = import_paths(con, [pfolder], pid, recompute_after=False)
+                worst = max(worst, summary.exit_code)
+                _print_summary(summary)
+            recompute(con)
+            cur = con.execute(
+                "SELECT w.participant_id, p.arm, w.week_start, w.sessions, "
+                "round(w.trimp_banister, 1) AS trimp_banister, round(w.mod_min, 1) AS mod_min, "
+                "round(w.vig_min, 1) AS vig_min, round(w.who_equiv_min, 1) AS who_equiv_min, "
+                "w.meets_who FROM weekly_dose w JOIN participants p USING (participant_id) "
+                "ORDER BY w.participant_id, w.week_start"
+            )
+            cols = [d[0] for d in cur.description or []]
+            click.echo(render(cols, cur.fetchall(), "table"))
+        click.echo(
+            f"database: {resolve_db_path(obj.db)}  (try: actidose query "
+            '"select * from load_series limit 10")'
+        )
+        if worst:
+            sys.exit(worst)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,90 @@
+"""Dose parameters: every published-variant choice, named, with the reference defaults.
+
+The active set is stored in the database (``meta.dose_config``); every derived row records the
+``params_id`` (a hash) of the set that made it, and ``parameter_sets`` maps the id to the JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class DoseConfig:
+    trimp_preset: str = "banister"  # Banister/Morton coefficients; "goldencheetah", "no_a"
+    max_gap_s: float = 60.0  # a HR sample holds at most this long (reference README)
+    coverage_gap_s: float = 300.0  # ... for counting a day's wear coverage (all-day HR is sparse)
+    intensity_scheme: str = "hrr"  # ACSM: "hrr" 40/60 % of HR reserve, or "hrmax" 64/77 %
+    hrmax_formula: str = "tanaka"  # when HRmax is not entered: "tanaka" or "fox"
+    load_metric: str = "trimp_banister"  # daily load for CTL/ATL: or trimp_edwards, trimp_allday
+    pmc_form: str = "exp"  # k = 1 - exp(-1/tau); "inverse": k = 1/tau
+    tau_ctl: float = 42.0
+    tau_atl: float = 7.0
+    acwr_acute_days: int = 7
+    acwr_chronic_days: int = 28
+    foster_ddof: int = 0  # population SD, as Foster 2001 Table 5 requires
+    observed_min_h: float = 10.0  # all-day coverage for a day to count as observed
+    who_min_per_week: float = 150.0  # WHO 2020: moderate-equivalent minutes per week
+    vigorous_weight: float = 2.0  # one vigorous minute counts as two moderate
+
+    _CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "trimp_preset": ("banister", "goldencheetah", "no_a"),
+        "intensity_scheme": ("hrr", "hrmax"),
+        "hrmax_formula": ("tanaka", "fox"),
+        "load_metric": ("trimp_banister", "trimp_edwards", "trimp_allday"),
+        "pmc_form": ("exp", "inverse"),
+    }
+
+    def validate(self) -> None:
+        for name, allowed in self._CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UsageError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
+        for name in ("max_gap_s", "coverage_gap_s", "tau_ctl", "tau_atl", "observed_min_h"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"{name} must be positive")
+        if not 0 < self.acwr_acute_days < self.acwr_chronic_days:
+            raise UsageError("acwr_acute_days must be positive and below acwr_chronic_days")
+        if self.foster_ddof not in (0, 1):
+            raise UsageError("foster_ddof must be 0 or 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def params_id(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, text: str) -> DoseConfig:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_settings(self, settings: dict[str, str]) -> DoseConfig:
+        """A copy with ``name=value`` strings applied (typed by the field's default)."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, raw in settings.items():
+            if key not in known:
+                raise UsageError(
+                    f"unknown dose parameter {key!r}",
+                    fix="known: " + ", ".join(sorted(known)),
+                )
+            default = getattr(DoseConfig(), key)
+            try:
+                changes[key] = type(default)(raw)
+            except ValueError as exc:
+                raise UsageError(f"{key}: {raw!r} is not a {type(default).__name__}") from exc
+        new = replace(self, **changes)
+        new.validate()
+        return new

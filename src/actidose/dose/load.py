@@ -1,0 +1,430 @@
+"""Load over days: daily sums, fitness/fatigue (PMC), ACWR, Foster monotony and strain.
+
+Inputs are daily load series, one value per calendar day with rest days as 0 (use
+:func:`daily_sum` to build one from per-sample or per-session loads). The recursive models
+(:func:`pmc`, :func:`acwr_ewma`) are first-order IIR filters run with
+:func:`scipy.signal.lfilter`; they take their state in and hand it back, so running a series in
+chunks with the state carried equals running it whole.
+
+Non-finite loads raise ``ValueError`` rather than being filled: a day without load is 0, a
+day without *data* is the caller's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
+
+__all__ = [
+    "AcwrEwmaResult",
+    "AcwrState",
+    "FosterResult",
+    "PMCResult",
+    "PMCState",
+    "acwr_ewma",
+    "acwr_rolling",
+    "daily_sum",
+    "foster_rolling",
+    "foster_week",
+    "iso_week_start",
+    "pmc",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _load_1d(load: npt.ArrayLike, name: str = "load") -> FloatArray:
+    arr = np.asarray(load, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per day), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} must be finite; {name}[{bad}] = {arr[bad]} (use 0 for rest days)")
+    return arr
+
+
+def daily_sum(day_index: npt.ArrayLike, values: npt.ArrayLike, n_days: int) -> FloatArray:
+    """Sum values into days.
+
+    ``out[d] = sum(values[day_index == d])`` for ``d`` in ``0 .. n_days-1``.
+
+    Parameters
+    ----------
+    day_index : array_like of int, shape (n,)
+        Day of each value, 0-based (0 is the first day of the series), ``0 <= d < n_days``.
+    values : array_like of float, shape (n,)
+        Values to add up (e.g. :attr:`TrimpResult.per_sample`), in load units. NaN values
+        are ignored, i.e. treated as 0 (kernels already report their NaN counts).
+    n_days : int
+        Length of the output; days without values are 0.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_days,)
+        Daily totals, same units as ``values``.
+
+    Raises
+    ------
+    ValueError
+        If ``day_index`` is not integer, is out of range, or shapes differ.
+    """
+    idx = np.asarray(day_index)
+    vals = np.asarray(values, dtype=np.float64)
+    if idx.shape != vals.shape or idx.ndim != 1:
+        raise ValueError(
+            f"day_index and values must be 1-D of equal length, got {idx.shape}, {vals.shape}"
+        )
+    if n_days < 0:
+        raise ValueError(f"n_days must be >= 0, got {n_days}")
+    if idx.size == 0:
+        return np.zeros(n_days)
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"day_index must be integer, got dtype {idx.dtype}")
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= n_days:
+        raise ValueError(f"day_index out of range 0..{n_days - 1}: min {lo}, max {hi}")
+    totals = np.bincount(idx, weights=np.nan_to_num(vals, nan=0.0), minlength=n_days)
+    return totals.astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Performance management chart (Banister impulse-response, EWMA form)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PMCState:
+    """Fitness (CTL) and fatigue (ATL) at the end of the previous day, load units."""
+
+    ctl: float = 0.0
+    atl: float = 0.0
+
+
+@dataclass(frozen=True)
+class PMCResult:
+    """Output of :func:`pmc`.
+
+    Attributes
+    ----------
+    ctl, atl : ndarray of float64, shape (n,)
+        Chronic (fitness) and acute (fatigue) training load at the end of each day.
+    tsb : ndarray of float64, shape (n,)
+        Training stress balance (form) on each day, ``ctl[t-1] - atl[t-1]`` (yesterday's);
+        day 0 uses the seed state.
+    state : PMCState
+        State after the last day; pass it to the next chunk.
+    """
+
+    ctl: FloatArray
+    atl: FloatArray
+    tsb: FloatArray
+    state: PMCState
+
+
+def _pmc_gain(tau: float, form: str) -> float:
+    if not (tau > 0 and np.isfinite(tau)):
+        raise ValueError(f"tau must be positive and finite, got {tau}")
+    if form == "exp":
+        return float(-np.expm1(-1.0 / tau))
+    if form == "inverse":
+        if tau < 1.0:
+            raise ValueError(f"form='inverse' needs tau >= 1 day (k = 1/tau <= 1), got {tau}")
+        return 1.0 / tau
+    raise ValueError(f"form must be 'exp' or 'inverse', got {form!r}")
+
+
+def _ewma(x: FloatArray, k: float, y_prev: float) -> tuple[FloatArray, float]:
+    """``y[t] = y[t-1] + k (x[t] - y[t-1])`` via lfilter; returns (y, y[-1])."""
+    if x.size == 0:
+        return np.zeros(0), y_prev
+    # Direct form II transposed: y[n] = b0 x[n] + z[n-1], z[n] = -a1 y[n]; so z = (1-k) y_prev.
+    y, _ = lfilter([k], [1.0, -(1.0 - k)], x, zi=[(1.0 - k) * y_prev])
+    y = np.asarray(y, dtype=np.float64)
+    return y, float(y[-1])
+
+
+def pmc(
+    load: npt.ArrayLike,
+    *,
+    tau_ctl: float = 42.0,
+    tau_atl: float = 7.0,
+    form: str = "exp",
+    state: PMCState | None = None,
+) -> PMCResult:
+    """Chronic/acute training load (fitness/fatigue) and form.
+
+    ``ctl[t] = ctl[t-1] + k (load[t] - ctl[t-1])`` with ``k = 1 - exp(-1/tau)`` (``form='exp'``,
+    GoldenCheetah) or ``k = 1/tau`` (``form='inverse'``, TrainingPeaks-style); likewise ATL.
+    ``tsb[t] = ctl[t-1] - atl[t-1]``. For a constant load L from a zero seed,
+    ``ctl[n-1] = L (1 - exp(-n/tau))`` in the exp form.
+
+    Parameters
+    ----------
+    load : array_like of float, shape (n,)
+        Daily load (e.g. Banister TRIMP), one value per day, rest days 0. Index 0 is the
+        first day with data (or the day after ``state``).
+    tau_ctl, tau_atl : float, default 42.0 and 7.0
+        Time constants, days.
+    form : {'exp', 'inverse'}, default 'exp'
+        Gain from tau.
+    state : PMCState, optional
+        CTL/ATL at the end of the day before ``load[0]``; default zeros.
+
+    Returns
+    -------
+    PMCResult
+        ``ctl``, ``atl``, ``tsb`` (load units) and the final ``state``.
+
+    References
+    ----------
+    Banister EW, Calvert TW et al. 1975/1991; GoldenCheetah ``src/Metrics/PMCData.cpp``
+    (exp form); Coggan's Performance Manager (TrainingPeaks).
+    """
+    x = _load_1d(load)
+    s = state if state is not None else PMCState()
+    ctl, ctl_end = _ewma(x, _pmc_gain(tau_ctl, form), s.ctl)
+    atl, atl_end = _ewma(x, _pmc_gain(tau_atl, form), s.atl)
+    tsb = np.empty_like(x)
+    if x.size:
+        tsb[0] = s.ctl - s.atl
+        tsb[1:] = ctl[:-1] - atl[:-1]
+    return PMCResult(ctl=ctl, atl=atl, tsb=tsb, state=PMCState(ctl=ctl_end, atl=atl_end))
+
+
+# --------------------------------------------------------------------------------------------
+# Acute:chronic workload ratio
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AcwrState:
+    """Acute and chronic EWMA at the end of the previous day, load units."""
+
+    acute: float
+    chronic: float
+
+
+class AcwrEwmaResult(NamedTuple):
+    """Output of :func:`acwr_ewma`; unpacks as ``ratio, acute, chronic, state``."""
+
+    ratio: FloatArray
+    acute: FloatArray
+    chronic: FloatArray
+    state: AcwrState | None
+
+
+def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den == 0.0, np.nan, num / den)
+
+
+def acwr_ewma(
+    load: npt.ArrayLike,
+    *,
+    acute_n: int = 7,
+    chronic_n: int = 28,
+    state: AcwrState | None = None,
+) -> AcwrEwmaResult:
+    """Acute:chronic workload ratio from exponentially weighted moving averages.
+
+    ``ewma[t] = lambda * load[t] + (1 - lambda) * ewma[t-1]``, ``lambda = 2 / (N + 1)``, with
+    ``N = acute_n`` and ``chronic_n``; each EWMA is seeded with the first day's load (so
+    ``ewma[0] = load[0]``). ``ratio = acute / chronic``, NaN where ``chronic == 0``.
+
+    Parameters
+    ----------
+    load : array_like of float, shape (n,)
+        Daily load, rest days 0.
+    acute_n, chronic_n : int, default 7 and 28
+        Span of each EWMA, days.
+    state : AcwrState, optional
+        EWMAs at the end of the day before ``load[0]``; default seeds with ``load[0]``.
+
+    Returns
+    -------
+    AcwrEwmaResult
+        ``(ratio, acute, chronic, state)``; ``state`` is None only when ``load`` is empty and
+        no state was given.
+
+    References
+    ----------
+    Williams S, West S, Cross MJ, Stokes KA 2017, "Better way to determine the acute:chronic
+    workload ratio?", Br J Sports Med 51:209.
+    """
+    x = _load_1d(load)
+    if acute_n < 1 or chronic_n < 1:
+        raise ValueError("acute_n and chronic_n must be >= 1")
+    if state is None:
+        if x.size == 0:
+            empty = np.zeros(0)
+            return AcwrEwmaResult(empty, empty.copy(), empty.copy(), None)
+        state = AcwrState(acute=float(x[0]), chronic=float(x[0]))
+    acute, a_end = _ewma(x, 2.0 / (acute_n + 1), state.acute)
+    chronic, c_end = _ewma(x, 2.0 / (chronic_n + 1), state.chronic)
+    return AcwrEwmaResult(_ratio(acute, chronic), acute, chronic, AcwrState(a_end, c_end))
+
+
+def acwr_rolling(
+    load: npt.ArrayLike,
+    *,
+    acute_days: int = 7,
+    chronic_days: int = 28,
+    coupled: bool = True,
+) -> FloatArray:
+    """Acute:chronic workload ratio from rolling averages.
+
+    ``acute[t] = mean(load[t-acute_days+1 .. t])`` (today included);
+    ``chronic[t] = mean(load[t-chronic_days+1 .. t])`` when ``coupled``, else the mean of the
+    ``chronic_days - acute_days`` days before the acute window
+    (``load[t-chronic_days+1 .. t-acute_days]``, "days 8..28 back").
+
+    Parameters
+    ----------
+    load : array_like of float, shape (n,)
+        Daily load, rest days 0.
+    acute_days, chronic_days : int, default 7 and 28
+        Window lengths, days (``acute_days < chronic_days``).
+    coupled : bool, default True
+        Whether the chronic window includes the acute window.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        Ratio (dimensionless). NaN until a full chronic window exists (the first value is at
+        index ``chronic_days - 1``) and where the chronic mean is 0.
+
+    References
+    ----------
+    Hulin BT et al. 2014, Br J Sports Med 48:708; Windt J, Gabbett TJ 2019, Br J Sports Med
+    53:988 (coupled vs uncoupled).
+    """
+    x = _load_1d(load)
+    if not (1 <= acute_days < chronic_days):
+        raise ValueError("need 1 <= acute_days < chronic_days")
+    out = np.full(x.size, np.nan)
+    if x.size < chronic_days:
+        return out
+    win = sliding_window_view(x, chronic_days)  # win[j] ends at day j + chronic_days - 1
+    acute = win[:, chronic_days - acute_days :].mean(axis=-1)
+    chronic = win.mean(axis=-1) if coupled else win[:, : chronic_days - acute_days].mean(axis=-1)
+    out[chronic_days - 1 :] = _ratio(acute, chronic)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Foster monotony and strain
+# --------------------------------------------------------------------------------------------
+
+
+class FosterResult(NamedTuple):
+    """Foster weekly load, monotony (mean/SD of daily loads) and strain (load * monotony)."""
+
+    weekly_load: float
+    monotony: float
+    strain: float
+
+
+def _monotony(windows: FloatArray, ddof: int) -> tuple[FloatArray, FloatArray]:
+    """Weekly sum and monotony of each row; monotony NaN where all values are equal (SD 0)."""
+    total = windows.sum(axis=-1)
+    mean = windows.mean(axis=-1)
+    sd = windows.std(axis=-1, ddof=ddof)
+    # Test constancy exactly: a rounded SD of equal values can be 1e-17 instead of 0.
+    const = np.ptp(windows, axis=-1) == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mono = np.where(const, np.nan, mean / np.where(const, 1.0, sd))
+    return total, mono
+
+
+def foster_week(daily_loads: npt.ArrayLike, *, ddof: int = 0) -> FosterResult:
+    """Foster training monotony and strain of one week.
+
+    ``weekly_load = sum(L)``, ``monotony = mean(L) / SD(L)``, ``strain = weekly_load * monotony``
+    over the 7 daily loads ``L`` (rest days 0).
+
+    Parameters
+    ----------
+    daily_loads : array_like of float, shape (7,)
+        The week's daily loads (e.g. session-RPE AU), rest days 0.
+    ddof : int, default 0
+        Delta degrees of freedom of the SD: 0 = population SD (reproduces Foster 2001 Table 5),
+        1 = sample SD.
+
+    Returns
+    -------
+    FosterResult
+        ``weekly_load`` (load units), ``monotony`` (dimensionless; NaN, not inf, when all
+        seven loads are equal so SD is 0) and ``strain`` (load units; NaN with monotony).
+
+    References
+    ----------
+    Foster C 1998, Med Sci Sports Exerc 30:1164; Foster C et al. 2001, J Strength Cond Res
+    15:109, Table 5.
+    """
+    x = _load_1d(daily_loads, "daily_loads")
+    if x.size != 7:
+        raise ValueError(f"daily_loads must hold 7 days, got {x.size}")
+    total, mono = _monotony(x[None, :], ddof)
+    return FosterResult(float(total[0]), float(mono[0]), float(total[0] * mono[0]))
+
+
+def foster_rolling(
+    load: npt.ArrayLike, *, window: int = 7, ddof: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """Foster monotony and strain over the ``window`` days ending each day.
+
+    Parameters
+    ----------
+    load : array_like of float, shape (n,)
+        Daily load, rest days 0.
+    window : int, default 7
+        Window length, days.
+    ddof : int, default 0
+        Delta degrees of freedom of the SD (0 = population, as Foster 2001).
+
+    Returns
+    -------
+    monotony, strain : ndarray of float64, shape (n,)
+        NaN before the first full window (index ``window - 1`` is the first value) and, for
+        monotony and strain alike, where all loads in the window are equal (SD 0).
+
+    References
+    ----------
+    Foster et al. 2001 (see :func:`foster_week`).
+    """
+    x = _load_1d(load)
+    if window < 1 or ddof < 0 or window <= ddof:
+        raise ValueError("need window >= 1, ddof >= 0 and window > ddof")
+    mono = np.full(x.size, np.nan)
+    strain = np.full(x.size, np.nan)
+    if x.size >= window:
+        total, m = _monotony(sliding_window_view(x, window), ddof)
+        mono[window - 1 :] = m
+        strain[window - 1 :] = total * m
+    return mono, strain
+
+
+def iso_week_start(days: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
+    """Monday of each date's ISO 8601 week.
+
+    Parameters
+    ----------
+    days : array_like of datetime64[D]
+        Local calendar dates. NaT stays NaT.
+
+    Returns
+    -------
+    ndarray of datetime64[D]
+        The Monday on or before each date.
+    """
+    d = np.asarray(days, dtype="datetime64[D]")
+    nat = np.isnat(d)
+    n = np.where(nat, 0, d.astype(np.int64))
+    # 1970-01-01 was a Thursday: weekday (Monday = 0) is (n + 3) mod 7.
+    monday = (n - (n + 3) % 7).astype("datetime64[D]")
+    return np.where(nat, np.datetime64("NaT", "D"), monday)

@@ -1,0 +1,812 @@
+"""FIT importer: heart rate, sessions and device facts from Garmin FIT files.
+
+Decoding is done by ``fitdecode`` (the reference decoder chosen in DESIGN.md); this module turns
+its message stream into a :class:`~actidose.recording.Recording` and wraps every decoding failure
+into :class:`~actidose.errors.InputError` with a specific reason and a byte offset.
+
+FIT facts used here (FIT SDK, "FIT Protocol" document and ``Profile.xlsx``):
+
+* File header (protocol §3.3.1): byte 0 is the header size (12, or 14 with a header CRC), bytes
+  8..11 are ``.FIT``; the data records follow, then a 2-byte CRC-16 over header + records. Several
+  such files may be concatenated ("chained FIT files", protocol §3.5); we read all parts.
+* ``date_time`` values are seconds since 1989-12-31T00:00:00Z; values below ``0x10000000`` are
+  seconds since the device was powered on (Profile.xlsx, type ``date_time``) and need an anchor.
+* Compressed timestamp headers (protocol §3.3.7) are resolved by fitdecode; we read the raw values.
+* ``monitoring.timestamp_16`` (field 26) holds the low 16 bits of the time; the full value is
+  rebuilt from the last full ``timestamp`` (SDK cookbook "Monitoring timestamps").
+* ``hr`` messages (global 132; HRM-Tri/HRM-Pro/HRM-Swim stored data): an *anchor* message carries
+  ``timestamp`` (+ ``fractional_timestamp``) and exactly one ``event_timestamp`` (uint32, 1/1024 s,
+  on the strap's own clock); the following messages carry ``filtered_bpm`` arrays with either
+  ``event_timestamp`` arrays or ``event_timestamp_12`` (12-bit low parts, accumulated). Each beat's
+  UTC time is ``anchor_timestamp + (event_timestamp - anchor_event_timestamp)``, rolling over at
+  2**32/1024 s — the rule of the SDK's ``HrToRecordMesgBroadcastPlugin``. (fitdecode's own
+  expansion of ``event_timestamp_12`` does not seed the accumulator from the anchor and is off
+  by up to 4 s, so we decode those bytes ourselves.)
+* ``activity.local_timestamp`` (and ``monitoring_info``/``timestamp_correlation``) is the local
+  wall time of ``timestamp``; every decoder labels it UTC, so we only take the difference, and
+  only when it is within ±14 h and on a 15-minute grid (DESIGN.md, FIT notes).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+import fitdecode
+import numpy as np
+import numpy.typing as npt
+
+from actidose.errors import InputError, TimeAnchorError
+from actidose.recording import TS_DTYPE, ActivityInfo, HRSeries, Recording
+
+__all__ = ["FIT_EPOCH_UNIX_S", "detect", "read"]
+
+#: Unix time of the FIT epoch 1989-12-31T00:00:00Z (FIT SDK, type ``date_time``).
+FIT_EPOCH_UNIX_S: Final = 631_065_600
+#: ``date_time`` values below this are seconds since device power-on (Profile.xlsx).
+_REL_LIMIT: Final = 0x10000000
+_US: Final = 1_000_000
+
+# Global message numbers and field numbers (FIT SDK Profile.xlsx, "Messages" sheet).
+_MESG_FILE_ID: Final = 0
+_MESG_SESSION: Final = 18
+_MESG_RECORD: Final = 20
+_MESG_DEVICE_INFO: Final = 23
+_MESG_ACTIVITY: Final = 34
+_MESG_MONITORING: Final = 55
+_MESG_MONITORING_INFO: Final = 103
+_MESG_HR: Final = 132
+_MESG_TIMESTAMP_CORRELATION: Final = 162
+_F_TIMESTAMP: Final = 253
+_F_RECORD_HEART_RATE: Final = 3
+_F_MON_TIMESTAMP_16: Final = 26
+_F_MON_HEART_RATE: Final = 27
+_F_HR_FRACTIONAL: Final = 0  # uint16, scale 32768
+_F_HR_TIME256: Final = 1  # uint8, scale 256 (component of fractional_timestamp)
+_F_HR_FILTERED_BPM: Final = 6
+_F_HR_EVENT_TIMESTAMP: Final = 9  # uint32[], scale 1024
+_F_HR_EVENT_TIMESTAMP_12: Final = 10  # byte[], 12-bit accumulated event_timestamp parts
+# file types monitoring_a, monitoring_daily, monitoring_b (Profile.xlsx type ``file``)
+_MONITORING_FILE_TYPES: Final = frozenset({15, 28, 32})
+
+#: A record HR sample within this many seconds of a strap (``hr`` message) sample is superseded
+#: by the strap data, as the SDK's HrToRecordMesgBroadcastPlugin does (it also fills 5 s).
+_HR_MESSAGE_PRECEDENCE_S: Final = 5.0
+_MAX_UTC_OFFSET_S: Final = 14 * 3600
+
+_TS_FIELD = fitdecode.profile.FIELD_TYPE_TIMESTAMP  # what fitdecode attaches for compressed headers
+_FIELD_DEF = fitdecode.types.FieldDefinition  # native (non-developer) field definitions
+_BYTE_TYPE = fitdecode.types.BASE_TYPE_BYTE
+_OFFSET_IN_MESSAGE = re.compile(r"(?:@|offset:)\s*(\d+)")
+_MISSING: Final = object()
+
+
+def detect(head: bytes) -> bool:
+    """True when ``head`` (the first bytes of a file, at least 12) starts a FIT file.
+
+    FIT protocol §3.3.1: byte 0 is the header size, 12 (legacy) or 14 (with header CRC), and bytes
+    8..11 are the ASCII data type ``.FIT``. Content decides, never the file name.
+    """
+    return len(head) >= 12 and head[0] in (12, 14) and head[8:12] == b".FIT"
+
+
+def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Recording:
+    """Read one FIT stream (possibly several chained FIT files) into a :class:`Recording`.
+
+    ``fp`` is a binary file object positioned at the start of the FIT data. The CRCs are checked
+    (a bad CRC is damage, not a warning: DESIGN.md found fitdecode's default imports such files),
+    and every decoding failure becomes ``InputError(reason, path=path, offset=N)`` where N is a
+    byte offset into the stream: "empty file", "not a FIT file", "bad header CRC", "bad CRC at
+    offset N", "truncated at offset N", "corrupt data at offset N: ...".
+
+    With ``salvage=True`` damage stops the decoding but what was decoded before it is returned,
+    with ``salvaged=True`` and ``salvage_reason``; if nothing usable precedes the damage the error
+    is raised anyway. ``TimeAnchorError`` is raised when samples carry only power-on-relative
+    times and nothing in the file places them in UTC.
+
+    HR is returned raw (NaN for the invalid marker, no range filter, no de-duplication): the
+    pipeline applies the sample rules to every format alike.
+    """
+    base = _tell(fp)
+    head = fp.read(14)
+    if not isinstance(head, bytes | bytearray):
+        raise InputError("not a binary stream", path=path, offset=base)
+    head = bytes(head)
+    if not head:
+        raise InputError("empty file", path=path, offset=base)
+    if not detect(head):
+        raise InputError("not a FIT file", path=path, offset=base)
+
+    stream = _CountingStream(fp, head, base)
+    state = _State()
+    damage: InputError | None = None
+    reader = fitdecode.FitReader(
+        stream,
+        processor=None,  # raw values: date_time stays an int, also below 0x10000000
+        check_crc=fitdecode.CrcCheck.RAISE,
+        # IGNORE only relaxes what fitdecode can still decode exactly: misaligned field sizes
+        # (decoded as bytes; COROS writes those) and undeclared developer fields (bytes). We
+        # report the former as warnings (see _State.definition). Structural damage, EOF and CRC
+        # mismatches still raise.
+        error_handling=fitdecode.ErrorHandling.IGNORE,
+    )
+    frames = iter(reader)
+    try:
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except Exception as exc:  # fitdecode leaks ValueError/struct.error/... on bad input
+                damage = _damage(exc, reader, stream, path)
+                break
+            state.frame(frame)
+    finally:
+        reader.close()
+
+    if damage is not None and not salvage:
+        raise damage
+    rec = state.build(path)
+    if damage is not None:
+        if len(rec.hr) == 0 and not rec.activities:
+            raise damage
+        rec.salvaged = True
+        rec.salvage_reason = damage.reason
+    return rec
+
+
+# --------------------------------------------------------------------------------------------
+# stream plumbing and error classification
+
+
+def _tell(fp: BinaryIO) -> int:
+    try:
+        return int(fp.tell())
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+class _CountingStream:
+    """Serves the peeked header bytes first, then the wrapped stream; counts the position so
+    error offsets are real file offsets even on non-seekable input."""
+
+    def __init__(self, raw: BinaryIO, prefix: bytes, base: int) -> None:
+        self._raw = raw
+        self._prefix = prefix
+        self.pos = base
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int = -1) -> bytes:
+        out = b""
+        if self._prefix:
+            if size < 0:
+                out, self._prefix = self._prefix, b""
+            else:
+                out, self._prefix = self._prefix[:size], self._prefix[size:]
+                size -= len(out)
+        if size != 0:
+            more = self._raw.read(size)
+            if more:
+                out += bytes(more)
+        self.pos += len(out)
+        return out
+
+
+def _offset_from(exc: BaseException) -> int | None:
+    found = _OFFSET_IN_MESSAGE.findall(str(exc))
+    return int(found[-1]) if found else None
+
+
+def _damage(exc: BaseException, reader: Any, stream: _CountingStream, path: str) -> InputError:
+    """Turn whatever fitdecode raised into an InputError with a specific reason and offset."""
+    chunk_offset = getattr(reader, "_chunk_offset", None)
+    # start of the frame being decoded (fitdecode tracks it; our own count is the fallback)
+    frame_at: int = chunk_offset if isinstance(chunk_offset, int) else stream.pos
+    said = _offset_from(exc)
+    at: int = frame_at if said is None else said
+    text = str(exc)
+    if isinstance(exc, fitdecode.FitEOFError) or (
+        isinstance(exc, fitdecode.FitHeaderError) and "truncated" in text
+    ):
+        end = stream.pos  # everything up to here was read: the data ends here
+        return InputError(f"truncated at offset {end}", path=path, offset=end)
+    if isinstance(exc, fitdecode.FitCRCError):
+        if "header" in text:
+            reason = "bad header CRC" if at == 0 else f"bad header CRC at offset {at}"
+            return InputError(reason, path=path, offset=at)
+        return InputError(f"bad CRC at offset {at}", path=path, offset=at)
+    if isinstance(exc, fitdecode.FitHeaderError):
+        if "not a FIT file" in text:
+            if at == 0:
+                return InputError("not a FIT file", path=path, offset=0)
+            text = "no FIT header where the next chained FIT file should start"
+        return InputError(f"corrupt data at offset {at}: {text}", path=path, offset=at)
+    if isinstance(exc, fitdecode.FitParseError):
+        exc_at = getattr(exc, "offset", None)
+        at = exc_at if isinstance(exc_at, int) else at
+        detail = text.split(": ", 1)[-1]
+        return InputError(f"corrupt data at offset {at}: {detail}", path=path, offset=at)
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return InputError(f"corrupt data at offset {frame_at}: {detail}", path=path, offset=frame_at)
+
+
+# --------------------------------------------------------------------------------------------
+# time placement
+
+
+@dataclass
+class _Run:
+    """A stretch of power-on-relative timestamps between absolute ones (message order)."""
+
+    first_rel: int
+    last_rel: int
+    abs_before: int | None
+    abs_after: int | None = None
+
+
+class _Clock:
+    """Tracks the last full timestamp and the power-on-relative runs of the file."""
+
+    def __init__(self) -> None:
+        self.last_full: int | None = None
+        self.last_abs: int | None = None
+        self.runs: list[_Run] = []
+        self.cur = -1  # index of the open relative run, -1 when the clock is absolute
+        self.correlation_s: float | None = None  # UTC - system time, from timestamp_correlation
+
+    def full(self, t: int) -> None:
+        self.last_full = t
+        if t < _REL_LIMIT:
+            if self.cur < 0:
+                self.runs.append(_Run(t, t, self.last_abs))
+                self.cur = len(self.runs) - 1
+            else:
+                self.runs[self.cur].last_rel = t
+        else:
+            if self.cur >= 0:
+                self.runs[self.cur].abs_after = t
+                self.cur = -1
+            self.last_abs = t
+
+    def run_for_relative(self) -> int:
+        """The run a relative value seen now belongs to (the open one, else the latest)."""
+        return self.cur if self.cur >= 0 else len(self.runs) - 1
+
+    def offsets_s(self) -> tuple[list[float | None], str | None]:
+        """Seconds to add to each run's relative values, and how they were found."""
+        if self.correlation_s is not None:
+            how = "power-on-relative timestamps placed by the timestamp_correlation message"
+            return [self.correlation_s] * len(self.runs), how
+        out: list[float | None] = []
+        for run in self.runs:
+            if run.abs_after is not None:
+                out.append(float(run.abs_after - run.last_rel))
+            elif run.abs_before is not None:
+                out.append(float(run.abs_before - run.first_rel))
+            else:
+                out.append(None)
+        how = (
+            "power-on-relative timestamps placed by the nearest absolute timestamp in message "
+            "order (accurate to about one recording interval)"
+        )
+        return out, how
+
+
+class _Stream:
+    """HR samples of one kind of message: FIT-epoch microseconds (maybe power-on-relative) and
+    bpm, plus the relative run active at each stretch of samples."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.t_us: list[int] = []
+        self.bpm: list[float] = []
+        self.segs: list[tuple[int, int]] = []  # (first sample index, run index or -1)
+        self._seg_run = -1
+
+    def add(self, t_us: int, bpm: float) -> None:
+        run = self.clock.cur
+        if run != self._seg_run:
+            self.segs.append((len(self.t_us), run))
+            self._seg_run = run
+        self.t_us.append(t_us)
+        self.bpm.append(bpm)
+
+    def resolve(
+        self, offsets: list[float | None]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, int]:
+        """Placed FIT-epoch microseconds and bpm, the number of samples placed from power-on
+        time, and the number of relative samples that could not be placed (dropped)."""
+        t = np.asarray(self.t_us, dtype=np.int64)
+        bpm = np.asarray(self.bpm, dtype=np.float64)
+        rel_limit = _REL_LIMIT * _US
+        keep = t >= rel_limit  # relative values outside any run are dropped below
+        n_rel_placed = 0
+        bounds = [s for s, _ in self.segs[1:]] + ([t.size] if self.segs else [])
+        for (start, run), end in zip(self.segs, bounds, strict=True):
+            off = offsets[run] if 0 <= run < len(offsets) else None
+            if off is None:
+                continue
+            part = t[start:end]
+            rel = part < rel_limit
+            part[rel] += round(off * _US)
+            keep[start:end] |= rel
+            n_rel_placed += int(np.count_nonzero(rel))
+        unplaced = int(t.size - np.count_nonzero(keep))
+        return t[keep], bpm[keep], n_rel_placed, unplaced
+
+
+# --------------------------------------------------------------------------------------------
+# message handling
+
+
+def _raw_fields(frame: Any) -> dict[int, Any]:
+    """Native field number -> raw value (developer and expanded component fields skipped; the
+    timestamp of a compressed header is included as field 253)."""
+    out: dict[int, Any] = {}
+    for fd in frame.fields:
+        fdef = fd.field_def
+        if fdef is None:
+            if fd.field is _TS_FIELD:
+                out[_F_TIMESTAMP] = fd.raw_value
+        elif type(fdef) is _FIELD_DEF:
+            out[fdef.def_num] = fd.raw_value
+    return out
+
+
+def _values(frame: Any) -> dict[int, Any]:
+    """Native field number -> decoded value (enum names, scaled numbers)."""
+    out: dict[int, Any] = {}
+    for fd in frame.fields:
+        fdef = fd.field_def
+        if fdef is not None and type(fdef) is _FIELD_DEF:
+            out[fdef.def_num] = fd.value
+    return out
+
+
+def _int(v: Any) -> int | None:
+    return v if type(v) is int else None
+
+
+def _num(v: Any) -> float | None:
+    if type(v) is int:
+        return float(v)
+    if type(v) is float and math.isfinite(v):
+        return v
+    return None
+
+
+def _duration(v: Any) -> float | None:
+    """A session duration in seconds, if it is one a uint32 of milliseconds can hold."""
+    x = _num(v)
+    return x if x is not None and 0 <= x < 4_294_968 else None
+
+
+def _bpm(v: Any) -> float:
+    if type(v) is int:
+        return float(v)
+    if type(v) is float:
+        return v
+    return math.nan
+
+
+def _ints(v: Any) -> list[int | None]:
+    """A scalar or array field as a list (None for invalid entries or odd types)."""
+    if isinstance(v, tuple):
+        return [x if type(x) is int else None for x in v]
+    if v is None:
+        return []
+    return [v if type(v) is int else None]
+
+
+def _name(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if type(v) is int:
+        return str(v)
+    return None
+
+
+@dataclass
+class _SessionRaw:
+    start: int | None
+    timestamp: int | None
+    run: int
+    elapsed_s: float | None
+    timer_s: float | None
+    sport: str | None
+    sub_sport: str | None
+    avg_hr: float | None
+    max_hr: float | None
+
+
+@dataclass
+class _State:
+    clock: _Clock = field(default_factory=_Clock)
+    records: _Stream = field(init=False)
+    monitoring: _Stream = field(init=False)
+    hr_msgs: _Stream = field(init=False)
+    sessions: list[_SessionRaw] = field(default_factory=list)
+    local_pairs: list[tuple[str, int, int, int]] = field(default_factory=list)
+    file_types: list[int] = field(default_factory=list)
+    n_parts: int = 0
+    n_monitoring_msgs: int = 0
+    n_no_time: int = 0
+    n_hr_unanchored: int = 0
+    manufacturer: str | None = None
+    product: str | None = None
+    product_name: str | None = None
+    serial: int | None = None
+    creator: dict[str, Any] = field(default_factory=dict)
+    time_created: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    _warned: set[str] = field(default_factory=set)
+    # hr message state (carries across chained parts: straps store data in several parts)
+    hr_anchor_us: int | None = None
+    hr_anchor_evt: int | None = None
+    hr_acc: int | None = None
+
+    def __post_init__(self) -> None:
+        self.records = _Stream(self.clock)
+        self.monitoring = _Stream(self.clock)
+        self.hr_msgs = _Stream(self.clock)
+
+    def warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warnings.append(text)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def frame(self, frame: Any) -> None:
+        if isinstance(frame, fitdecode.FitDataMessage):
+            num = frame.def_mesg.global_mesg_num
+            if num == _MESG_RECORD:
+                self.record(frame)
+            elif num == _MESG_MONITORING:
+                self.monitoring_msg(frame)
+            elif num == _MESG_HR:
+                self.hr_msg(frame)
+            else:
+                self.other(num, frame)
+        elif isinstance(frame, fitdecode.FitDefinitionMessage):
+            self.definition(frame)
+        elif isinstance(frame, fitdecode.FitHeader):
+            self.n_parts += 1
+
+    def definition(self, frame: Any) -> None:
+        for fdef in frame.field_defs:
+            fld = fdef.field
+            if fld is None or fdef.base_type is not _BYTE_TYPE:
+                continue
+            declared = fld.type if isinstance(fld.type, fitdecode.types.BaseType) else None
+            declared = declared or getattr(fld.type, "base_type", None)
+            size = getattr(declared, "size", 1) or 1
+            if declared is not _BYTE_TYPE and fdef.size % size:
+                self.warn_once(
+                    f"misaligned:{frame.name}.{fld.name}",
+                    f"field {frame.name}.{fld.name} has size {fdef.size}, not a multiple of its "
+                    f"type ({getattr(declared, 'name', '?')}); decoded as bytes",
+                )
+
+    def _timestamp(self, raw: Any) -> int | None:
+        t = _int(raw)
+        if t is not None:
+            self.clock.full(t)
+        return t
+
+    def record(self, frame: Any) -> None:
+        ts: Any = None
+        hr: Any = _MISSING
+        for fd in frame.fields:
+            fdef = fd.field_def
+            if fdef is None:
+                if fd.field is _TS_FIELD:
+                    ts = fd.raw_value
+            elif type(fdef) is _FIELD_DEF:
+                num = fdef.def_num
+                if num == _F_TIMESTAMP:
+                    ts = fd.raw_value
+                elif num == _F_RECORD_HEART_RATE:
+                    hr = fd.raw_value
+        t = self._timestamp(ts)
+        if hr is _MISSING:
+            return
+        if t is None:
+            self.n_no_time += 1
+            return
+        self.records.add(t * _US, _bpm(hr))
+
+    def monitoring_msg(self, frame: Any) -> None:
+        self.n_monitoring_msgs += 1
+        raw = _raw_fields(frame)
+        t = self._timestamp(raw.get(_F_TIMESTAMP))
+        if t is None:
+            ts16 = _int(raw.get(_F_MON_TIMESTAMP_16))
+            last = self.clock.last_full
+            if ts16 is not None and last is not None:
+                t = last + ((ts16 - (last & 0xFFFF)) & 0xFFFF)
+        if _F_MON_HEART_RATE not in raw:
+            return
+        if t is None:
+            self.n_no_time += 1
+            return
+        self.monitoring.add(t * _US, _bpm(raw[_F_MON_HEART_RATE]))
+
+    def hr_msg(self, frame: Any) -> None:
+        raw = _raw_fields(frame)
+        evts = _ints(raw.get(_F_HR_EVENT_TIMESTAMP))
+        t = self._timestamp(raw.get(_F_TIMESTAMP))
+        if t is not None:
+            # anchor message: its timestamp is the time of its (single) event_timestamp
+            frac = _int(raw.get(_F_HR_FRACTIONAL))
+            frac_us = round(frac * _US / 32768) if frac is not None else 0
+            if frac is None:
+                t256 = _int(raw.get(_F_HR_TIME256))
+                frac_us = round(t256 * _US / 256) if t256 is not None else 0
+            first = evts[0] if evts else None
+            if first is not None:
+                self.hr_anchor_us = t * _US + frac_us
+                self.hr_anchor_evt = first
+            else:
+                self.warn_once("hr-anchor", "hr message with a timestamp but no event_timestamp")
+        for e in evts:
+            if e is not None:
+                self.hr_acc = e  # the SDK's accumulator restarts from every full value
+        packed = raw.get(_F_HR_EVENT_TIMESTAMP_12)
+        if isinstance(packed, tuple) and packed and all(type(b) is int for b in packed):
+            if self.hr_acc is None:
+                self.n_hr_unanchored += (len(packed) * 8) // 12
+            else:
+                bits = int.from_bytes(bytes(b & 0xFF for b in packed), "little")
+                acc = self.hr_acc
+                for i in range((len(packed) * 8) // 12):
+                    low = (bits >> (12 * i)) & 0xFFF
+                    acc += (low - acc) & 0xFFF
+                    evts.append(acc & 0xFFFFFFFF)
+                self.hr_acc = acc & 0xFFFFFFFF
+        bpms = raw.get(_F_HR_FILTERED_BPM)
+        bpm_list = list(bpms) if isinstance(bpms, tuple) else [bpms]
+        n = min(len(evts), len(bpm_list))
+        if len(evts) != len(bpm_list) and (evts or bpms is not None):
+            self.warn_once(
+                "hr-count", "hr message with unequal event_timestamp and filtered_bpm counts"
+            )
+        if self.hr_anchor_us is None or self.hr_anchor_evt is None:
+            self.n_hr_unanchored += n
+            return
+        a_us, a_evt = self.hr_anchor_us, self.hr_anchor_evt
+        for e, b in zip(evts[:n], bpm_list[:n], strict=True):
+            if e is None:
+                continue
+            d = (e - a_evt) & 0xFFFFFFFF
+            if d >= 0x80000000:  # before the anchor (the SDK rejects these; we keep them)
+                d -= 0x100000000
+            self.hr_msgs.add(a_us + (d * _US) // 1024, _bpm(b))
+
+    def other(self, num: int, frame: Any) -> None:
+        raw = _raw_fields(frame)
+        t = self._timestamp(raw.get(_F_TIMESTAMP))
+        if num == _MESG_FILE_ID:
+            self.file_id(frame, raw)
+        elif num == _MESG_DEVICE_INFO:
+            if _int(raw.get(0)) == 0 and not self.creator:  # device_index 0 = creator
+                vals = _values(frame)
+                self.creator = {"manufacturer": vals.get(2), "product": vals.get(4),
+                                "serial": _int(raw.get(3)), "product_name": vals.get(27)}
+        elif num == _MESG_SESSION:
+            self.session(frame, raw, t)
+        elif num == _MESG_ACTIVITY:
+            self.local_pair("activity", raw.get(5), t)
+        elif num == _MESG_MONITORING_INFO:
+            self.local_pair("monitoring_info", raw.get(0), t)
+        elif num == _MESG_TIMESTAMP_CORRELATION:
+            sys_t = _int(raw.get(1))
+            if t is not None and t >= _REL_LIMIT and sys_t is not None and sys_t < _REL_LIMIT:
+                frac = _int(raw.get(0)) or 0
+                sys_frac = _int(raw.get(2)) or 0
+                if self.clock.correlation_s is None:
+                    self.clock.correlation_s = (t + frac / 32768) - (sys_t + sys_frac / 32768)
+            self.local_pair("timestamp_correlation", raw.get(3), t)
+
+    def file_id(self, frame: Any, raw: dict[int, Any]) -> None:
+        ftype = _int(raw.get(0))
+        if ftype is not None:
+            self.file_types.append(ftype)
+        if self.manufacturer is not None or self.serial is not None or len(self.file_types) > 1:
+            return  # chained files: the first file_id describes the device
+        vals = _values(frame)
+        self.manufacturer = _name(vals.get(1))
+        self.product = _name(vals.get(2))
+        pname = vals.get(8)
+        self.product_name = pname if isinstance(pname, str) else None
+        self.serial = _int(raw.get(3))
+        tc = _int(raw.get(4))
+        self.time_created = tc if tc is not None and tc >= _REL_LIMIT else None
+
+    def session(self, frame: Any, raw: dict[int, Any], t: int | None) -> None:
+        vals = _values(frame)
+        self.sessions.append(
+            _SessionRaw(
+                start=_int(raw.get(2)),
+                timestamp=t,
+                run=self.clock.run_for_relative(),
+                elapsed_s=_duration(vals.get(7)),
+                timer_s=_duration(vals.get(8)),
+                sport=_name(vals.get(5)),
+                sub_sport=_name(vals.get(6)),
+                avg_hr=_num(raw.get(16)),
+                max_hr=_num(raw.get(17)),
+            )
+        )
+
+    def local_pair(self, what: str, local: Any, t: int | None) -> None:
+        lt = _int(local)
+        if lt is not None and t is not None:
+            self.local_pairs.append((what, lt, t, self.clock.run_for_relative()))
+
+    # -- result -----------------------------------------------------------------------------
+
+    def build(self, path: str) -> Recording:
+        offsets, how = self.clock.offsets_s()
+
+        def place(t: float, run: int) -> float | None:
+            if t >= _REL_LIMIT:
+                return t
+            off = offsets[run] if 0 <= run < len(offsets) else None
+            return None if off is None else t + off
+
+        placed = [s.resolve(offsets) for s in (self.records, self.monitoring, self.hr_msgs)]
+        (rec_t, rec_b, _, _), (mon_t, mon_b, _, _), (hrm_t, hrm_b, _, _) = placed
+        n_rel_placed = sum(p[2] for p in placed)
+        n_unplaced = sum(p[3] for p in placed)
+        if n_unplaced and n_rel_placed == 0 and rec_t.size + mon_t.size + hrm_t.size == 0:
+            raise TimeAnchorError(
+                "only power-on-relative timestamps, no anchor to place them in time", path=path
+            )
+        if n_rel_placed and how:
+            self.warnings.append(how)
+        if n_unplaced:
+            self.warnings.append(
+                f"{n_unplaced} HR samples with power-on-relative times and no anchor dropped"
+            )
+
+        superseded = 0
+        if hrm_t.size and rec_t.size:
+            covered = _near(rec_t, hrm_t, int(_HR_MESSAGE_PRECEDENCE_S * _US))
+            superseded = int(np.count_nonzero(covered))
+            rec_t, rec_b = rec_t[~covered], rec_b[~covered]
+
+        t_all = np.concatenate([rec_t, mon_t, hrm_t]) + FIT_EPOCH_UNIX_S * _US
+        hr = HRSeries(t_all.view(TS_DTYPE), np.concatenate([rec_b, mon_b, hrm_b]))
+
+        kind = "allday" if (
+            self.n_monitoring_msgs or any(t in _MONITORING_FILE_TYPES for t in self.file_types)
+        ) else "activity"
+
+        activities: list[ActivityInfo] = []
+        for s in self.sessions:
+            act = self._activity(s, place)
+            if act is not None:
+                activities.append(act)
+        if self.sessions and not activities and not len(hr) and any(
+            x.start is not None and x.start < _REL_LIMIT for x in self.sessions
+        ):
+            raise TimeAnchorError(
+                "only power-on-relative timestamps, no anchor to place them in time", path=path
+            )
+        if kind == "activity" and not activities and len(hr):
+            activities.append(ActivityInfo(start=hr.ts.min(), end=hr.ts.max()))
+            self.warnings.append(
+                "no session message: one activity synthesized from the first to the last HR "
+                "sample"
+            )
+
+        utc_offset = self._utc_offset(place)
+
+        if self.n_no_time:
+            self.warnings.append(f"{self.n_no_time} HR samples without a timestamp skipped")
+        if self.n_hr_unanchored:
+            self.warnings.append(
+                f"{self.n_hr_unanchored} hr-message samples before any anchor hr message skipped"
+            )
+
+        manufacturer = self.manufacturer or _name(self.creator.get("manufacturer"))
+        product = self.product or _name(self.creator.get("product"))
+        pname = self.product_name or (
+            self.creator.get("product_name")
+            if isinstance(self.creator.get("product_name"), str) else None
+        )
+        if product is not None and product.isdigit() and pname:
+            product = pname
+        device = " ".join(p for p in (manufacturer, product or pname) if p) or None
+        serial = self.serial if self.serial is not None else self.creator.get("serial")
+
+        meta: dict[str, str] = {
+            "fit_files": str(self.n_parts),
+            "hr_from_records": str(int(rec_t.size)),
+            "hr_from_monitoring": str(int(mon_t.size)),
+            "hr_from_hr_messages": str(int(hrm_t.size)),
+        }
+        if superseded:
+            meta["hr_records_superseded"] = str(superseded)
+        if self.file_types:
+            meta["file_type"] = str(self.file_types[0])
+        if manufacturer:
+            meta["manufacturer"] = manufacturer
+        if product:
+            meta["product"] = product
+        if self.time_created is not None:
+            meta["time_created"] = str(
+                np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")
+            ) + "Z"
+
+        return Recording(
+            format="fit",
+            kind=kind,
+            hr=hr,
+            activities=activities,
+            device=device,
+            serial=str(serial) if isinstance(serial, int) else None,
+            utc_offset_s=utc_offset,
+            warnings=self.warnings,
+            meta=meta,
+        )
+
+    def _activity(self, s: _SessionRaw, place: Any) -> ActivityInfo | None:
+        start = place(s.start, s.run) if s.start is not None else None
+        stamp = place(s.timestamp, s.run) if s.timestamp is not None else None
+        if start is None and stamp is not None and s.elapsed_s is not None:
+            start = stamp - s.elapsed_s
+        if start is None:
+            self.warn_once("session-time", "session message without a usable start time skipped")
+            return None
+        if s.elapsed_s is not None:
+            end = start + s.elapsed_s
+        elif stamp is not None:
+            end = stamp
+        else:
+            end = start
+        return ActivityInfo(
+            start=_dt64(start),
+            end=_dt64(end),
+            sport=s.sport,
+            sub_sport=s.sub_sport,
+            timer_s=s.timer_s,
+            elapsed_s=s.elapsed_s,
+            avg_hr=s.avg_hr,
+            max_hr=s.max_hr,
+        )
+
+    def _utc_offset(self, place: Any) -> int | None:
+        for what, local, t, run in self.local_pairs:
+            utc = place(t, run)
+            if utc is None or local < _REL_LIMIT:
+                continue
+            off = local - int(utc)
+            if abs(off) <= _MAX_UTC_OFFSET_S and off % 900 == 0:
+                return off
+            self.warn_once(
+                f"offset:{off}",
+                f"{what}.local_timestamp implies a UTC offset of {off} s, not within ±14 h on a "
+                "15-minute grid; ignored",
+            )
+        return None
+
+
+def _dt64(fit_s: float) -> np.datetime64:
+    return np.datetime64(round((fit_s + FIT_EPOCH_UNIX_S) * _US), "us")
+
+
+def _near(t: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], tol: int) -> npt.NDArray[np.bool_]:
+    """For each t, whether some ref value lies within ``tol``."""
+    ref = np.sort(ref)
+    i = np.searchsorted(ref, t)
+    lo = ref[np.clip(i - 1, 0, ref.size - 1)]
+    hi = ref[np.clip(i, 0, ref.size - 1)]
+    return (np.abs(t - lo) <= tol) | (np.abs(hi - t) <= tol)

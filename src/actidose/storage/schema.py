@@ -1,0 +1,213 @@
+"""The DuckDB schema: the SQL contract of docs/sql.md, versioned, with forward migrations.
+
+Tables fall in two groups:
+
+* **recorded** — what was imported: ``participants``, ``sources``, ``hr_samples``,
+  ``activities`` (sessions as the files describe them). Written once per source file, in that
+  file's transaction.
+* **derived** — recomputed per participant from the recorded tables by
+  :mod:`actidose.storage.derive`: ``sessions``, ``daily_load``, ``load_series``,
+  ``weekly_dose``. Every derived row carries ``params_id`` (see ``parameter_sets``).
+
+``pending_recompute`` lists participants whose derived rows are out of date; it is written in
+the same transaction as the data that made them stale, so a crash between an import and its
+recompute is healed by the next command that opens the database for writing.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..errors import StorageError
+
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE participants (
+    participant_id VARCHAR PRIMARY KEY,
+    sex VARCHAR CHECK (sex IN ('f', 'm')),
+    birth_year INTEGER CHECK (birth_year BETWEEN 1900 AND 2100),
+    timezone VARCHAR NOT NULL,
+    arm VARCHAR,
+    hr_rest_bpm DOUBLE CHECK (hr_rest_bpm BETWEEN 25 AND 150),
+    hr_rest_source VARCHAR,          -- 'entered' or NULL (not known)
+    hr_max_bpm DOUBLE CHECK (hr_max_bpm BETWEEN 80 AND 250),
+    hr_max_source VARCHAR,           -- 'entered', 'tanaka', 'fox' or NULL
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE SEQUENCE source_id_seq START 1;
+CREATE TABLE sources (
+    source_id BIGINT PRIMARY KEY DEFAULT nextval('source_id_seq'),
+    sha256 VARCHAR NOT NULL UNIQUE,
+    path VARCHAR NOT NULL,
+    format VARCHAR,
+    kind VARCHAR,                    -- 'activity' or 'allday'
+    participant_id VARCHAR NOT NULL,
+    device VARCHAR,
+    serial VARCHAR,
+    status VARCHAR NOT NULL CHECK (status IN ('imported', 'salvaged', 'quarantined')),
+    reason VARCHAR,
+    imported_at TIMESTAMPTZ NOT NULL,
+    size_bytes BIGINT,
+    n_samples BIGINT,
+    n_invalid BIGINT,
+    n_duplicate_ts BIGINT,
+    utc_offset_s INTEGER,
+    first_ts TIMESTAMPTZ,
+    last_ts TIMESTAMPTZ,
+    warnings VARCHAR,
+    actidose_version VARCHAR
+);
+
+CREATE TABLE hr_samples (
+    participant_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    bpm SMALLINT NOT NULL,
+    source_id BIGINT NOT NULL
+);
+
+CREATE TABLE activities (
+    source_id BIGINT NOT NULL,
+    idx INTEGER NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    start_ts TIMESTAMPTZ NOT NULL,
+    end_ts TIMESTAMPTZ NOT NULL,
+    sport VARCHAR,
+    sub_sport VARCHAR,
+    timer_s DOUBLE,
+    elapsed_s DOUBLE,
+    device_hr_mean DOUBLE,
+    device_hr_max DOUBLE
+);
+
+CREATE TABLE parameter_sets (
+    params_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    actidose_version VARCHAR,
+    params JSON NOT NULL
+);
+
+CREATE TABLE pending_recompute (participant_id VARCHAR PRIMARY KEY);
+
+CREATE TABLE sessions (
+    session_id BIGINT NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    source_id BIGINT NOT NULL,
+    start_ts TIMESTAMPTZ NOT NULL,
+    end_ts TIMESTAMPTZ NOT NULL,
+    day DATE NOT NULL,
+    sport VARCHAR,
+    sub_sport VARCHAR,
+    duration_s DOUBLE,
+    hr_samples BIGINT,
+    hr_coverage_s DOUBLE,
+    hr_mean DOUBLE,
+    hr_max DOUBLE,
+    trimp_banister DOUBLE,
+    trimp_edwards DOUBLE,
+    hr_mod_min DOUBLE,
+    hr_vig_min DOUBLE,
+    hr_rest_bpm DOUBLE,
+    hr_max_bpm DOUBLE,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE daily_load (
+    participant_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    sessions INTEGER NOT NULL,
+    trimp_banister DOUBLE,
+    trimp_edwards DOUBLE,
+    trimp_allday DOUBLE,
+    hr_minutes DOUBLE,
+    hr_mod_min DOUBLE,
+    hr_vig_min DOUBLE,
+    acc_mod_min DOUBLE,
+    acc_vig_min DOUBLE,
+    mod_min DOUBLE,
+    vig_min DOUBLE,
+    mvpa_min DOUBLE,
+    wear_min DOUBLE,
+    coverage_min DOUBLE,
+    day_status VARCHAR NOT NULL CHECK (day_status IN ('observed', 'partial', 'unobserved')),
+    hr_rest_bpm DOUBLE,
+    hr_max_bpm DOUBLE,
+    hr_max_source VARCHAR,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE load_series (
+    participant_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    load DOUBLE NOT NULL,
+    ctl DOUBLE,
+    atl DOUBLE,
+    tsb DOUBLE,
+    acwr_ewma DOUBLE,
+    acwr_rolling DOUBLE,
+    acwr_uncoupled DOUBLE,
+    monotony DOUBLE,
+    strain DOUBLE,
+    day_status VARCHAR NOT NULL,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE weekly_dose (
+    participant_id VARCHAR NOT NULL,
+    week_start DATE NOT NULL,
+    days INTEGER NOT NULL,           -- days of this week inside the participant's data range
+    days_observed INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    session_min DOUBLE,
+    trimp_banister DOUBLE,
+    trimp_edwards DOUBLE,
+    mod_min DOUBLE,
+    vig_min DOUBLE,
+    who_equiv_min DOUBLE,
+    meets_who BOOLEAN,
+    params_id VARCHAR NOT NULL
+);
+"""
+
+# Each entry upgrades from version i to i+1 (index 0: empty database -> 1).
+MIGRATIONS: list[str] = [_V1]
+
+RECORDED_TABLES = ("participants", "sources", "hr_samples", "activities")
+DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose")
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()
+    if not row or row[0] == 0:
+        return 0
+    got = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(got[0]) if got else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step. Returns the
+    version found before migrating."""
+    found = current_version(con)
+    if found > SCHEMA_VERSION:
+        raise StorageError(
+            f"database schema version {found} is newer than this actidose understands "
+            f"({SCHEMA_VERSION}); upgrade actidose"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(MIGRATIONS[version])
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version + 1)]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return found
