@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
@@ -117,10 +118,14 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
     if not head:
         raise InputError("empty file", path=path, offset=base)
     if not detect(head):
+        if _header_prefix(head):
+            at = base + len(head)
+            raise InputError(f"truncated at offset {at}", path=path, offset=at)
         raise InputError("not a FIT file", path=path, offset=base)
 
     stream = _CountingStream(fp, head, base)
     state = _State()
+    state.stream_pos = stream.tell
     damage: InputError | None = None
     reader = fitdecode.FitReader(
         stream,
@@ -140,7 +145,7 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
             except StopIteration:
                 break
             except Exception as exc:  # fitdecode leaks ValueError/struct.error/... on bad input
-                damage = _damage(exc, reader, stream, path)
+                damage = _damage(exc, reader, stream, state, path)
                 break
             state.frame(frame)
     finally:
@@ -161,6 +166,12 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
 # stream plumbing and error classification
 
 
+def _header_prefix(head: bytes) -> bool:
+    """Whether ``head``, shorter than a header, is how a FIT header would begin."""
+    n = len(head)
+    return 0 < n < 12 and head[0] in (12, 14) and head[8:n] == b".FIT"[: max(0, n - 8)]
+
+
 def _tell(fp: BinaryIO) -> int:
     try:
         return int(fp.tell())
@@ -176,6 +187,7 @@ class _CountingStream:
         self._raw = raw
         self._prefix = prefix
         self.pos = base
+        self.last = b""  # the bytes of the last read (to judge a short chained header)
 
     def tell(self) -> int:
         return self.pos
@@ -193,6 +205,7 @@ class _CountingStream:
             if more:
                 out += bytes(more)
         self.pos += len(out)
+        self.last = out
         return out
 
 
@@ -201,7 +214,9 @@ def _offset_from(exc: BaseException) -> int | None:
     return int(found[-1]) if found else None
 
 
-def _damage(exc: BaseException, reader: Any, stream: _CountingStream, path: str) -> InputError:
+def _damage(
+    exc: BaseException, reader: Any, stream: _CountingStream, state: _State, path: str
+) -> InputError:
     """Turn whatever fitdecode raised into an InputError with a specific reason and offset."""
     chunk_offset = getattr(reader, "_chunk_offset", None)
     # start of the frame being decoded (fitdecode tracks it; our own count is the fallback)
@@ -209,11 +224,31 @@ def _damage(exc: BaseException, reader: Any, stream: _CountingStream, path: str)
     said = _offset_from(exc)
     at: int = frame_at if said is None else said
     text = str(exc)
+    if isinstance(exc, fitdecode.FitHeaderError) and state.part_end is not None and (
+        frame_at == state.part_end
+    ):
+        # after a complete FIT file: either the start of a chained one, or stray bytes
+        stray = stream.pos - state.part_end
+        if "truncated" in text and _header_prefix(stream.last):
+            return InputError(f"truncated at offset {stream.pos}", path=path, offset=stream.pos)
+        return InputError(
+            f"corrupt data at offset {state.part_end}: {stray if stray < 12 else 'some'} "
+            "bytes after the end of the FIT file that are not another (chained) FIT file",
+            path=path,
+            offset=state.part_end,
+        )
     if isinstance(exc, fitdecode.FitEOFError) or (
         isinstance(exc, fitdecode.FitHeaderError) and "truncated" in text
     ):
         end = stream.pos  # everything up to here was read: the data ends here
         return InputError(f"truncated at offset {end}", path=path, offset=end)
+    if isinstance(exc, AssertionError) and not text:
+        left = getattr(reader, "_body_bytes_left", None)
+        size = getattr(reader, "_chunk_size", None)
+        if isinstance(left, int) and isinstance(size, int) and size > left:
+            text = "a message runs past the end of the data size given in the FIT header"
+            return InputError(f"corrupt data at offset {frame_at}: {text}", path=path,
+                              offset=frame_at)
     if isinstance(exc, fitdecode.FitCRCError):
         if "header" in text:
             reason = "bad header CRC" if at == 0 else f"bad header CRC at offset {at}"
@@ -435,6 +470,8 @@ class _State:
     local_pairs: list[tuple[str, int, int, int]] = field(default_factory=list)
     file_types: list[int] = field(default_factory=list)
     n_parts: int = 0
+    part_end: int | None = None  # offset just after the CRC of the last complete FIT file
+    stream_pos: Callable[[], int] | None = None  # the current stream offset
     n_monitoring_msgs: int = 0
     n_no_time: int = 0
     n_hr_unanchored: int = 0
@@ -478,6 +515,9 @@ class _State:
             self.definition(frame)
         elif isinstance(frame, fitdecode.FitHeader):
             self.n_parts += 1
+            self.part_end = None
+        elif isinstance(frame, fitdecode.FitCRC):
+            self.part_end = self.stream_pos() if self.stream_pos is not None else None
 
     def definition(self, frame: Any) -> None:
         for fdef in frame.field_defs:
