@@ -28,14 +28,15 @@ def test_sigkill_mid_import_leaves_whole_files(tmp_path: Path) -> None:
     con.close()
     files = tmp_path / "files"
     files.mkdir()
-    for k in range(40):
+    for k in range(80):
         activity_file(
             files / f"f{k:02d}.fit",
             utc(2024, 1, 1 + k % 28, 6 + k // 28),
             np.full(3000, 120.0 + k % 30),
         )
     env = {**os.environ, "ACTIDOSE_DB": str(db)}
-    for delay in (0.8, 1.6, 2.4):
+    seen = []
+    for delay in (1.0, 1.4, 1.8, 2.2, 2.6):
         proc = subprocess.Popen(
             [sys.executable, "-m", "actidose.cli", "import", str(files), "-P", "P001"],
             env=env,
@@ -53,6 +54,10 @@ def test_sigkill_mid_import_leaves_whole_files(tmp_path: Path) -> None:
         con2.close()
         for sid, n_declared, n_stored in rows:
             assert n_declared == n_stored == 3000, sid
+        seen.append(len(rows))
+    print("sources after each kill:", seen)
+    # The kills must have landed mid-batch at least once for the test to mean anything.
+    assert any(0 < n < 80 for n in seen), seen
     # The next run imports the rest and heals anything left pending.
     done = subprocess.run(
         [sys.executable, "-m", "actidose.cli", "import", str(files), "-P", "P001", "--json"],
@@ -63,8 +68,8 @@ def test_sigkill_mid_import_leaves_whole_files(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     con3 = duckdb.connect(str(db), read_only=True)
-    assert con3.execute("SELECT count(*) FROM sources").fetchone() == (40,)
-    assert con3.execute("SELECT count(*) FROM hr_samples").fetchone() == (40 * 3000,)
+    assert con3.execute("SELECT count(*) FROM sources").fetchone() == (80,)
+    assert con3.execute("SELECT count(*) FROM hr_samples").fetchone() == (80 * 3000,)
     assert con3.execute("SELECT count(*) FROM pending_recompute").fetchone() == (0,)
-    assert con3.execute("SELECT sum(sessions) FROM daily_load").fetchone() == (40,)
+    assert con3.execute("SELECT sum(sessions) FROM daily_load").fetchone() == (80,)
     con3.close()

@@ -221,17 +221,20 @@ def participant_import(obj: _Ctx, roster: Path) -> None:
 
 # --------------------------------------------------------------------------- import
 def _print_summary(s: ImportSummary) -> None:
-    counts = s.to_dict()["counts"]
-    assert isinstance(counts, dict)
-    for f in s.files:
-        if f.status in ("quarantined", "failed", "salvaged"):
-            click.echo(f"{f.status:12} {f.path}: {f.reason}", err=True)
-    total = sum(f.n_samples for f in s.files)
-    parts_ = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    click.echo(
-        f"{len(s.files)} files for {s.participant_id}: {parts_ or 'nothing to do'}; "
-        f"{total} HR samples stored"
-    )
+    """The run's outcome as tables: counts per status, then each file that was not imported
+    cleanly with its reason (on stderr, so stdout stays the counts)."""
+    problems = [f for f in s.files if f.status in ("quarantined", "failed", "salvaged")]
+    if problems:
+        rows = [(f.status, f.path, f.reason) for f in problems]
+        click.echo(render(["status", "file", "reason"], rows, "table"), err=True)
+    statuses = ("imported", "salvaged", "duplicate", "quarantined", "failed")
+    rows2 = [
+        (st, s.count(st), sum(f.n_samples for f in s.files if f.status == st))
+        for st in statuses
+        if s.count(st)
+    ]
+    click.echo(f"participant {s.participant_id}: {len(s.files)} file(s)")
+    click.echo(render(["status", "files", "hr_samples"], rows2, "table"))
 
 
 @main.command("import")
@@ -444,7 +447,12 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
             for pid, pfolder in study.participants.items():
                 summary = import_paths(con, [pfolder], pid, recompute_after=False)
                 worst = max(worst, summary.exit_code)
-                _print_summary(summary)
+                counts = ", ".join(
+                    f"{summary.count(st)} {st}"
+                    for st in ("imported", "duplicate", "quarantined", "failed")
+                    if summary.count(st)
+                )
+                click.echo(f"{pid}: {counts}")
             recompute(con)
             cur = con.execute(
                 "SELECT w.participant_id, p.arm, w.week_start, w.sessions, "
