@@ -39,6 +39,84 @@ class HRSeries:
 
 
 @dataclass
+class RRSeries:
+    """Beat-to-beat (RR) intervals: ``ts`` is the UTC instant of the beat that ends each
+    interval (datetime64[us]; where the source gives no per-beat time, the best reconstruction
+    and a warning), ``rr_ms`` the interval in milliseconds (float64, exact as the source gave)."""
+
+    ts: npt.NDArray[np.datetime64]
+    rr_ms: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        self.ts = np.asarray(self.ts, dtype=TS_DTYPE)
+        self.rr_ms = np.asarray(self.rr_ms, dtype=np.float64)
+        if self.ts.shape != self.rr_ms.shape or self.ts.ndim != 1:
+            raise ValueError("RRSeries: ts and rr_ms must be 1-D arrays of equal length")
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    @classmethod
+    def empty(cls) -> RRSeries:
+        return cls(np.empty(0, TS_DTYPE), np.empty(0, np.float64))
+
+
+@dataclass
+class VendorSeries:
+    """What a vendor's own algorithms made of the day (steps, active/intensity/exercise minutes,
+    resting HR, HRV, ...), kept apart from actidose's own minutes.
+
+    ``kind`` is one of :data:`VENDOR_KINDS` (lower_snake_case); each value covers
+    ``[start, start + duration_s)`` — per minute, per record or per local day (a day value starts
+    at the participant's local midnight, in UTC, and lasts 23, 24 or 25 h)."""
+
+    kind: str
+    unit: str
+    start: npt.NDArray[np.datetime64]
+    duration_s: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    origin: str | None = None  # the app or device that computed it, e.g. "Apple Watch"
+
+    def __post_init__(self) -> None:
+        self.start = np.asarray(self.start, dtype=TS_DTYPE)
+        self.duration_s = np.asarray(self.duration_s, dtype=np.float64)
+        self.value = np.asarray(self.value, dtype=np.float64)
+        if not (self.start.shape == self.duration_s.shape == self.value.shape):
+            raise ValueError("VendorSeries: start, duration_s and value must have equal length")
+
+
+#: Vendor series kinds actidose knows how to label. Importers use these names.
+VENDOR_KINDS = (
+    "steps",
+    "active_minutes_light",  # Fitbit "lightly active", Garmin intensity light
+    "active_minutes_moderate",  # Fitbit "fairly active", Garmin moderate intensity minutes
+    "active_minutes_vigorous",  # Fitbit "very active", Garmin vigorous intensity minutes
+    "exercise_minutes",  # Apple exercise minutes (AppleExerciseTime)
+    "energy_active_kcal",
+    "resting_hr_bpm",
+    "hrv_sdnn_ms",
+    "distance_m",
+)
+
+#: HR sensor kinds, most trusted first: the default source priority when two sources cover the
+#: same seconds (chest strap > watch optical > phone; see docs/decisions.md).
+SENSOR_KINDS = ("chest_strap", "optical", "phone", "unknown")
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What an importer may need beyond the bytes.
+
+    ``timezone``: IANA zone to place naive local times (the participant's, or ``--timezone``);
+    formats that only have naive times raise an InputError when it is None, never guess.
+    ``options``: format-specific settings, e.g. the generic CSV's column mapping.
+    """
+
+    timezone: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class ActivityInfo:
     """One exercise session as the file describes it (a FIT ``session``, a TCX ``Activity``)."""
 
@@ -57,13 +135,17 @@ class Recording:
     """Everything one source file yielded.
 
     ``kind`` is ``"activity"`` (a workout: HR belongs to sessions) or ``"allday"`` (monitoring /
-    wellness: continuous wear, counts towards daily coverage).
+    wellness: continuous wear, counts towards daily coverage). A file holding both (an Apple
+    Health export) is ``"allday"`` with its workouts in ``activities``.
     """
 
     format: str
     kind: str
     hr: HRSeries = field(default_factory=HRSeries.empty)
     activities: list[ActivityInfo] = field(default_factory=list)
+    rr: RRSeries = field(default_factory=RRSeries.empty)
+    vendor: list[VendorSeries] = field(default_factory=list)
+    sensor: str | None = None  # one of SENSOR_KINDS when the format or device tells
     device: str | None = None  # "garmin fenix5" etc.
     serial: str | None = None
     utc_offset_s: int | None = None  # local time - UTC, when the file says so plausibly

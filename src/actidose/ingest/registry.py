@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..recording import Recording
+from ..recording import ReadContext, Recording
 from . import fit
 
 HEAD_BYTES = 4096
@@ -16,10 +16,15 @@ HEAD_BYTES = 4096
 class Importer:
     name: str
     detect: Callable[[bytes], bool]
-    read: Callable[..., Recording]  # read(fp, *, path: str, salvage: bool) -> Recording
+    #: read(fp, *, path: str, salvage: bool, ctx: ReadContext) -> Recording
+    read: Callable[..., Recording]
 
 
-IMPORTERS: tuple[Importer, ...] = (Importer("fit", fit.detect, fit.read),)
+def _read_fit(fp: BinaryIO, *, path: str, salvage: bool, ctx: ReadContext) -> Recording:
+    return fit.read(fp, path=path, salvage=salvage)
+
+
+IMPORTERS: tuple[Importer, ...] = (Importer("fit", fit.detect, _read_fit),)
 
 
 def detect_format(head: bytes) -> Importer | None:
@@ -29,7 +34,9 @@ def detect_format(head: bytes) -> Importer | None:
     return None
 
 
-def read_recording(fp: BinaryIO, *, path: str, salvage: bool = False) -> tuple[str, Recording]:
+def read_recording(
+    fp: BinaryIO, *, path: str, salvage: bool = False, ctx: ReadContext | None = None
+) -> tuple[str, Recording]:
     """Detect the format from the head of ``fp`` and read it. Raises InputError."""
     from ..errors import InputError
 
@@ -44,4 +51,4 @@ def read_recording(fp: BinaryIO, *, path: str, salvage: bool = False) -> tuple[s
             offset=0,
         )
     fp.seek(0)
-    return importer.name, importer.read(fp, path=path, salvage=salvage)
+    return importer.name, importer.read(fp, path=path, salvage=salvage, ctx=ctx or ReadContext())
