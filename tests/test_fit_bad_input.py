@@ -273,17 +273,17 @@ mutation = st.one_of(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(range(len(SEEDS))), st.lists(mutation, min_size=1, max_size=4),
        st.booleans())
-def test_mutated_files(seed: int, mutations: list[tuple[str, float, object]],
+def test_mutated_files(seed: int, mutations: list[tuple[str, float, int | bytes]],
                        salvage: bool) -> None:
     data = bytearray(SEEDS[seed])
     for op, where, arg in mutations:
         pos = min(int(where * len(data)), max(len(data) - 1, 0))
-        if op == "set" and data:
-            data[pos] = int(arg)  # type: ignore[call-overload]
-        elif op == "delete":
-            del data[pos:pos + int(arg)]  # type: ignore[call-overload]
-        elif op == "insert":
-            data[pos:pos] = arg  # type: ignore[assignment]
+        if op == "set" and data and isinstance(arg, int):
+            data[pos] = arg
+        elif op == "delete" and isinstance(arg, int):
+            del data[pos:pos + arg]
+        elif op == "insert" and isinstance(arg, bytes):
+            data[pos:pos] = arg
         elif op == "cut":
             del data[pos:]
     check(bytes(data), salvage)

@@ -184,7 +184,8 @@ def test_hr_messages_follow_the_sdk_anchor_rule() -> None:
                 first = frame
                 break
     assert first is not None
-    anchor_s = first.get_raw_value("timestamp") + first.get_raw_value("fractional_timestamp") / 32768
+    frac = first.get_raw_value("fractional_timestamp") / 32768
+    anchor_s = first.get_raw_value("timestamp") + frac
     anchor = np.datetime64(round((anchor_s + fit.FIT_EPOCH_UNIX_S) * 1e6), "us")
     rec = read("event_timestamp.fit")
     assert rec.hr.ts[0] == anchor

@@ -4,6 +4,7 @@ reader handles, with known truth."""
 from __future__ import annotations
 
 import io
+from typing import BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -226,7 +227,10 @@ def test_power_on_relative_anchored_by_timestamp_correlation() -> None:
 
 def test_power_on_relative_anchored_by_the_next_absolute_timestamp() -> None:
     rec = read(power_on_file(anchor="event"))
-    assert np.array_equal(rec.hr.ts, us(seconds(600, T0 + np.timedelta64(1, "s"))))
+    expect = us(seconds(600, T0 + np.timedelta64(1, "s")))
+    assert np.array_equal(rec.hr.ts, expect)
+    # the session after the event is still on the power-on clock: same cycle, same offset
+    assert rec.activities[0].start == expect[0] and rec.activities[0].end == expect[-1]
     assert any("nearest absolute timestamp" in w for w in rec.warnings)
 
 
@@ -258,8 +262,8 @@ def test_non_seekable_stream_and_offsets_from_the_stream_start() -> None:
             return self._b.read(n)
 
     data = activity(seconds(20), np.full(20, 100.0))
-    rec = fit.read(Pipe(data), path="pipe")  # type: ignore[arg-type]
+    rec = fit.read(cast(BinaryIO, Pipe(data)), path="pipe")
     assert len(rec.hr) == 20
     with pytest.raises(InputError) as e:
-        fit.read(Pipe(data[:-1]), path="pipe")  # type: ignore[arg-type]
+        fit.read(cast(BinaryIO, Pipe(data[:-1])), path="pipe")
     assert e.value.reason == f"truncated at offset {len(data) - 1}"

@@ -67,3 +67,58 @@ def day_start_utc_us(days: npt.NDArray[np.datetime64], tz: str) -> npt.NDArray[n
 
 def to_epoch_us(ts: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
     return np.asarray(ts, dtype="datetime64[us]").astype(np.int64)
+
+
+LOCAL_OK = 0
+LOCAL_AMBIGUOUS = 1  # in a repeated hour (DST ends): resolved by file order, see below
+LOCAL_NONEXISTENT = 2  # in a skipped hour (DST starts): no such local time
+
+
+def local_to_utc(
+    local_us: npt.NDArray[np.int64], tz: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    """UTC instants (us) of naive local wall times ``local_us`` (microseconds since
+    1970-01-01T00:00 *local*) in zone ``tz``, and a status per value.
+
+    A wall time in the hour repeated when DST ends is ambiguous. Samples arrive in time order,
+    so the first pass through the hour is the earlier instant and a value that comes after a
+    later wall time already seen (the clock went back) is the second pass. Wall times in the
+    hour skipped when DST starts do not exist: their status is ``LOCAL_NONEXISTENT`` and their
+    instant is computed with the offset in force before the change (callers count and drop
+    them, or keep them, as their format requires).
+    """
+    local_us = np.asarray(local_us, dtype=np.int64)
+    if local_us.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int8)
+    half_day = 12 * 3600 * US_PER_S
+    off_before = utc_offsets_s(local_us - half_day, tz) * US_PER_S
+    off_after = utc_offsets_s(local_us + half_day, tz) * US_PER_S
+    u_before = local_us - off_before
+    u_after = local_us - off_after
+    ok_before = utc_offsets_s(u_before, tz) * US_PER_S == off_before
+    ok_after = utc_offsets_s(u_after, tz) * US_PER_S == off_after
+    status = np.zeros(local_us.size, np.int8)
+    ambiguous = ok_before & ok_after & (u_before != u_after)
+    status[ambiguous] = LOCAL_AMBIGUOUS
+    status[~ok_before & ~ok_after] = LOCAL_NONEXISTENT
+    # Second pass through a repeated hour: from the first value (in order) whose wall time is
+    # earlier than one already seen, until the hour is over. Hours are told apart by local date
+    # (a zone changes clock at most once a day).
+    seen_max = np.maximum.accumulate(local_us)
+    went_back = np.zeros(local_us.size, bool)
+    went_back[1:] = seen_max[:-1] > local_us[1:]
+    back_events = np.cumsum(went_back & ambiguous)
+    second_pass = np.zeros(local_us.size, bool)
+    if ambiguous.any():
+        idx = np.flatnonzero(ambiguous)
+        day = local_us[idx] // US_PER_DAY
+        _, first_idx, inverse = np.unique(day, return_index=True, return_inverse=True)
+        start = idx[first_idx][inverse.reshape(-1)]
+        before = np.where(start > 0, back_events[np.maximum(start - 1, 0)], 0)
+        second_pass[idx] = back_events[idx] > before
+    first = np.minimum(u_before, u_after)
+    second = np.maximum(u_before, u_after)
+    utc = np.where(ok_before, u_before, u_after)
+    utc = np.where(ambiguous, np.where(second_pass, second, first), utc)
+    utc = np.where(status == LOCAL_NONEXISTENT, u_before, utc)
+    return utc, status

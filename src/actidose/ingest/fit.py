@@ -275,12 +275,14 @@ def _damage(
 
 @dataclass
 class _Run:
-    """A stretch of power-on-relative timestamps between absolute ones (message order)."""
+    """Power-on-relative timestamps of one power cycle (message order): the offset to UTC found
+    from the absolute timestamp that follows them (``after``, the clock got set) or, failing
+    that, the one that precedes them (``before``, a restart)."""
 
     first_rel: int
     last_rel: int
-    abs_before: int | None
-    abs_after: int | None = None
+    before: float | None
+    after: float | None = None
 
 
 class _Clock:
@@ -296,14 +298,21 @@ class _Clock:
     def full(self, t: int) -> None:
         self.last_full = t
         if t < _REL_LIMIT:
-            if self.cur < 0:
-                self.runs.append(_Run(t, t, self.last_abs))
-                self.cur = len(self.runs) - 1
+            if self.cur >= 0:
+                run = self.runs[self.cur]
+                run.last_rel = max(run.last_rel, t)
+            elif self.runs and t >= self.runs[-1].first_rel:
+                self.cur = len(self.runs) - 1  # same power cycle continues (clock not reset)
+                self.runs[self.cur].last_rel = max(self.runs[self.cur].last_rel, t)
             else:
-                self.runs[self.cur].last_rel = t
+                before = None if self.last_abs is None else float(self.last_abs - t)
+                self.runs.append(_Run(t, t, before))
+                self.cur = len(self.runs) - 1
         else:
             if self.cur >= 0:
-                self.runs[self.cur].abs_after = t
+                run = self.runs[self.cur]
+                if run.after is None:
+                    run.after = float(t - run.last_rel)
                 self.cur = -1
             self.last_abs = t
 
@@ -316,14 +325,7 @@ class _Clock:
         if self.correlation_s is not None:
             how = "power-on-relative timestamps placed by the timestamp_correlation message"
             return [self.correlation_s] * len(self.runs), how
-        out: list[float | None] = []
-        for run in self.runs:
-            if run.abs_after is not None:
-                out.append(float(run.abs_after - run.last_rel))
-            elif run.abs_before is not None:
-                out.append(float(run.abs_before - run.first_rel))
-            else:
-                out.append(None)
+        out = [run.after if run.after is not None else run.before for run in self.runs]
         how = (
             "power-on-relative timestamps placed by the nearest absolute timestamp in message "
             "order (accurate to about one recording interval)"
