@@ -73,6 +73,7 @@ def test_activity_round_trip(compressed: bool) -> None:
     assert a.timer_s == 100.0 and a.elapsed_s == float((ts[-1] - ts[0]).astype(int))
     assert (a.avg_hr, a.max_hr) == (123.0, 180.0)
     assert not rec.salvaged and rec.warnings == []
+    assert rec.sensor is None  # a watch's records: optical or a paired strap, the file can't say
 
 
 def test_repeated_timestamps_are_kept_raw() -> None:
@@ -176,6 +177,7 @@ def test_hr_messages(packed: bool) -> None:
     err_us = np.abs((rec.hr.ts - t).astype(np.int64))
     assert err_us.max() <= 600  # 1/1024 s resolution of event_timestamp
     assert rec.meta["hr_from_hr_messages"] == "1000"
+    assert rec.sensor == "chest_strap"
 
 
 def test_hr_messages_supersede_record_hr_nearby() -> None:
@@ -231,6 +233,18 @@ def test_power_on_relative_anchored_by_the_next_absolute_timestamp() -> None:
     assert np.array_equal(rec.hr.ts, expect)
     # the session after the event is still on the power-on clock: same cycle, same offset
     assert rec.activities[0].start == expect[0] and rec.activities[0].end == expect[-1]
+    assert any("nearest absolute timestamp" in w for w in rec.warnings)
+
+
+def test_power_on_clock_restart_is_placed_after_the_last_absolute_time() -> None:
+    ts = seconds(60)
+    w = fw.FitWriter()
+    w.add_file_id(serial=1, time_created=ts[0])
+    w.add_records(ts, np.full(60, 100.0))
+    w.add_records(np.arange(5, 35), np.full(30, 90.0))  # device restarted, clock not set
+    rec = read(w.to_bytes())
+    restart = us(ts[-1:])[0]  # heuristic: the first relative time meets the last absolute one
+    assert np.array_equal(rec.hr.ts[60:], restart + np.arange(30).astype("timedelta64[s]"))
     assert any("nearest absolute timestamp" in w for w in rec.warnings)
 
 

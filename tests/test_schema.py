@@ -130,3 +130,22 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     raw.close()
     with pytest.raises(StorageError, match="newer"):
         connect(db)
+
+
+def test_v1_database_migrates_with_data(tmp_path: Path) -> None:
+    from actidose.storage.schema import MIGRATIONS
+
+    db = tmp_path / "old.duckdb"
+    raw = duckdb.connect(str(db))
+    raw.execute(MIGRATIONS[0])
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    raw.execute(
+        "INSERT INTO sources (sha256, path, participant_id, status, imported_at) "
+        "VALUES ('abc', '/x.fit', 'P1', 'imported', now())"
+    )
+    raw.close()
+    con = connect(db)
+    assert current_version(con) == SCHEMA_VERSION
+    assert con.execute("SELECT sha256, sensor FROM sources").fetchall() == [("abc", None)]
+    assert con.execute("SELECT count(*) FROM rr_intervals").fetchone() == (0,)
+    con.close()

@@ -788,11 +788,15 @@ class _State:
                 np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")
             ) + "Z"
 
+        # hr messages are what HRM chest straps (HRM-Tri/-Swim/-Pro) store and hand over later;
+        # record HR may be the watch's optical sensor or any paired sensor: not knowable here
+        sensor = "chest_strap" if hrm_t.size and not (rec_t.size or mon_t.size) else None
         return Recording(
             format="fit",
             kind=kind,
             hr=hr,
             activities=activities,
+            sensor=sensor,
             device=device,
             serial=str(serial) if isinstance(serial, int) else None,
             utc_offset_s=utc_offset,

@@ -20,7 +20,7 @@ import duckdb
 
 from ..errors import StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -173,10 +173,51 @@ CREATE TABLE weekly_dose (
 );
 """
 
-# Each entry upgrades from version i to i+1 (index 0: empty database -> 1).
-MIGRATIONS: list[str] = [_V1]
+# v2: every common export (issue "Import every common export"): RR intervals, vendor activity
+# series, the HR sensor kind of a source, the archive a member came from, and the link between
+# recordings of one exercise (the session whose samples count in the dose).
+_V2 = """
+ALTER TABLE sources ADD COLUMN sensor VARCHAR;          -- chest_strap | optical | phone | unknown
+ALTER TABLE sources ADD COLUMN archive_sha256 VARCHAR;  -- sha256 of the archive it came from
 
-RECORDED_TABLES = ("participants", "sources", "hr_samples", "activities")
+CREATE TABLE rr_intervals (
+    participant_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    rr_ms DOUBLE NOT NULL,
+    source_id BIGINT NOT NULL
+);
+
+CREATE TABLE vendor_activity (
+    participant_id VARCHAR NOT NULL,
+    source_id BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,
+    unit VARCHAR,
+    start_ts TIMESTAMPTZ NOT NULL,
+    duration_s DOUBLE NOT NULL,
+    value DOUBLE NOT NULL,
+    origin VARCHAR
+);
+
+ALTER TABLE sessions ADD COLUMN duplicate_of BIGINT;
+ALTER TABLE sessions ADD COLUMN counted BOOLEAN;
+ALTER TABLE sessions ADD COLUMN dose_trimp_banister DOUBLE;
+ALTER TABLE sessions ADD COLUMN dose_trimp_edwards DOUBLE;
+ALTER TABLE sessions ADD COLUMN dose_hr_mod_min DOUBLE;
+ALTER TABLE sessions ADD COLUMN dose_hr_vig_min DOUBLE;
+ALTER TABLE sessions ADD COLUMN dose_sources VARCHAR;
+"""
+
+# Each entry upgrades from version i to i+1 (index 0: empty database -> 1).
+MIGRATIONS: list[str] = [_V1, _V2]
+
+RECORDED_TABLES = (
+    "participants",
+    "sources",
+    "hr_samples",
+    "rr_intervals",
+    "activities",
+    "vendor_activity",
+)
 DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose")
 
 

@@ -21,6 +21,23 @@ def ts_array(ts_us: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(ts_us, dtype=np.int64), type=pa.int64()).cast(TS_TYPE)
 
 
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    select: str,
+    table: pa.Table,
+    params: list[Any],
+) -> None:
+    """Columnar ``INSERT INTO target SELECT select FROM table`` (constants bound as params)."""
+    if table.num_rows == 0:
+        return
+    con.register("_new_rows", table)
+    try:
+        con.execute(f"INSERT INTO {target} SELECT {select} FROM _new_rows", params)
+    finally:
+        con.unregister("_new_rows")
+
+
 def existing_source(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[int, str, str] | None:
     """(source_id, status, participant_id) of a source with these bytes, if any."""
     row = con.execute(
@@ -88,6 +105,7 @@ def store_recording(
     rec: Recording,
     hr: CleanHR,
     replace_id: int | None,
+    archive_sha256: str | None = None,
 ) -> int:
     """Write one recording. Call inside a transaction; returns its source_id."""
     first = last = None
@@ -116,19 +134,43 @@ def store_recording(
             "last_ts": last,
             "warnings": "; ".join(rec.warnings) or None,
             "actidose_version": __version__,
+            "sensor": rec.sensor or "unknown",
+            "archive_sha256": archive_sha256,
         },
         replace_id,
     )
-    if hr.ts_us.size:
-        samples = pa.table({"ts": ts_array(hr.ts_us), "bpm": pa.array(hr.bpm, pa.int16())})
-        con.register("_new_hr", samples)
-        try:
-            con.execute(
-                "INSERT INTO hr_samples SELECT ?, ts, bpm, ? FROM _new_hr",
-                [participant_id, source_id],
-            )
-        finally:
-            con.unregister("_new_hr")
+    _insert(
+        con,
+        "hr_samples (participant_id, ts, bpm, source_id)",
+        "?, ts, bpm, ?",
+        pa.table({"ts": ts_array(hr.ts_us), "bpm": pa.array(hr.bpm, pa.int16())}),
+        [participant_id, source_id],
+    )
+    if len(rec.rr):
+        rr_ts = rec.rr.ts.astype(np.int64)
+        order = np.argsort(rr_ts, kind="stable")
+        _insert(
+            con,
+            "rr_intervals (participant_id, ts, rr_ms, source_id)",
+            "?, ts, rr_ms, ?",
+            pa.table({"ts": ts_array(rr_ts[order]), "rr_ms": rec.rr.rr_ms[order]}),
+            [participant_id, source_id],
+        )
+    for v in rec.vendor:
+        _insert(
+            con,
+            "vendor_activity (participant_id, source_id, kind, unit, start_ts, duration_s, "
+            "value, origin)",
+            "?, ?, ?, ?, start_ts, duration_s, value, ?",
+            pa.table(
+                {
+                    "start_ts": ts_array(v.start.astype(np.int64)),
+                    "duration_s": v.duration_s,
+                    "value": v.value,
+                }
+            ),
+            [participant_id, source_id, v.kind, v.unit, v.origin],
+        )
     if rec.activities:
         acts = rec.activities
         table = pa.table(
@@ -148,14 +190,13 @@ def store_recording(
                 "max_hr": pa.array([a.max_hr for a in acts], pa.float64()),
             }
         )
-        con.register("_new_act", table)
-        try:
-            con.execute(
-                "INSERT INTO activities SELECT ?, idx, ?, start_ts, end_ts, sport, sub_sport, "
-                "timer_s, elapsed_s, avg_hr, max_hr FROM _new_act",
-                [source_id, participant_id],
-            )
-        finally:
-            con.unregister("_new_act")
+        _insert(
+            con,
+            "activities (source_id, idx, participant_id, start_ts, end_ts, sport, sub_sport, "
+            "timer_s, elapsed_s, device_hr_mean, device_hr_max)",
+            "?, idx, ?, start_ts, end_ts, sport, sub_sport, timer_s, elapsed_s, avg_hr, max_hr",
+            table,
+            [source_id, participant_id],
+        )
     con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [participant_id])
     return source_id
