@@ -72,3 +72,12 @@ def activity_file(
         path, ts, np.asarray(bpm, float), sport=sport, utc_offset_s=utc_offset_s, serial=serial
     )
     return path
+
+
+def banister_f(minutes: float, hr: float, rest: float = 60.0, hmax: float = 190.0) -> float:
+    """Banister TRIMP of ``minutes`` at constant ``hr`` for a woman (Banister/Morton 0.86/1.67),
+    written out independently of the kernels."""
+    import math
+
+    x = (hr - rest) / (hmax - rest)
+    return minutes * x * 0.86 * math.exp(1.67 * x)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from actidose.errors import InputError, TimeAnchorError
 from actidose.ingest import fit
 from actidose.ingest import fit_writer as fw
-from actidose.recording import Recording
+from actidose.recording import SENSOR_KINDS, VENDOR_KINDS, Recording
 
 FIT_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "fit"
 T0 = np.datetime64("2024-03-01T08:00:00", "s")
@@ -188,10 +188,15 @@ def check(data: bytes, salvage: bool) -> None:
     assert rec.salvaged == (rec.salvage_reason is not None)
     assert salvage or not rec.salvaged
     assert rec.hr.ts.dtype == np.dtype("datetime64[us]") and len(rec.hr.ts) == len(rec.hr.bpm)
+    assert rec.rr.ts.dtype == np.dtype("datetime64[us]") and len(rec.rr.ts) == len(rec.rr.rr_ms)
+    for v in rec.vendor:
+        assert v.kind in VENDOR_KINDS and len(v.start) == len(v.value)
+        assert np.all(v.duration_s >= 0)
+    assert rec.sensor is None or rec.sensor in SENSOR_KINDS
 
 
-GLOBALS = [0, 18, 19, 20, 21, 23, 34, 55, 103, 132, 162, 206, 207, 9999]
-FIELDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 26, 27, 253, 254]
+GLOBALS = [0, 18, 19, 20, 21, 23, 34, 55, 78, 103, 132, 162, 206, 207, 211, 290, 9999]
+FIELDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 19, 24, 25, 26, 27, 33, 34, 253, 254]
 BASES = [0x00, 0x01, 0x02, 0x83, 0x84, 0x85, 0x86, 0x07, 0x88, 0x89, 0x0A, 0x8B, 0x8C, 0x0D,
          0x8E, 0x8F, 0x90, 0x55]
 
@@ -253,6 +258,20 @@ def seeds() -> list[bytes]:
     w.add_timestamp_correlation(T0, 50)
     w.add_records(np.arange(50, 80), np.full(30, 120.0), compressed_timestamps=True)
     w.add_activity(T0, 3600)
+    out.append(w.to_bytes())
+    # RR, vendor series and sensor facts
+    w = fw.FitWriter()
+    w.add_file_id(type=32, serial=9, time_created=T0)
+    w.add_device_info(T0, device_index=1, source_type="antplus", device_type=120)
+    w.add_monitoring_info(T0, local_offset_s=3600, resting_metabolic_rate=1600)
+    w.add_monitoring(T0 + np.arange(0, 3000, 300).astype("timedelta64[s]"), np.full(10, 60.0),
+                     activity_type="walking", cycles=np.arange(10) * 50,
+                     active_calories=np.arange(10), moderate_minutes=1)
+    w.add_monitoring_hr_data(T0, resting_hr=50, current_day_resting_hr=49)
+    w.add_event(T0)
+    w.add_records(T0 + np.arange(3).astype("timedelta64[s]"), np.full(3, 70.0))
+    w.add_hrv([800, 810, 820])
+    w.add_beat_intervals(T0, [700, 710], timestamp_ms=5)
     out.append(w.to_bytes())
     for name in ("garmin-fenix-5-run.fit", "garmin-edge-820-bike.fit", "DeveloperData.fit",
                  "antfs-dump.63.fit"):

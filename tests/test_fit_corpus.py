@@ -7,6 +7,7 @@ HR equals a straightforward, independent fitdecode read, or it fails with a spec
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import math
 from pathlib import Path
@@ -84,7 +85,9 @@ def corpus_files() -> list[str]:
     return sorted(p.name for p in FIT_DIR.glob("*.fit")) if FIT_DIR.is_dir() else []
 
 
+@functools.lru_cache(maxsize=None)
 def read(name: str, *, salvage: bool = False) -> Recording:
+    """Read a corpus file (cached: every test here only looks at the result)."""
     path = FIT_DIR / name
     with path.open("rb") as f:
         return fit.read(f, path=str(path), salvage=salvage)
@@ -226,3 +229,83 @@ def test_compressed_timestamps_of_a_real_file() -> None:
     assert np.array_equal(rec.hr.ts, expect) and np.array_equal(rec.hr.bpm, hr)
     assert isinstance(session_start, int)
     assert rec.activities[0].start == expect[0] + np.timedelta64(session_start - rel[0], "s")
+
+
+# --------------------------------------------------------------------------------------------
+# RR intervals (hrv messages), vendor series and the sensor kind of the real files
+
+#: files with hrv messages (scanned with fitdecode): number of RR values, first and last (ms)
+RR_FILES = {
+    "garmin-edge-820-bike.fit": (126, 594.0, 521.0),
+    "garmin-fenix-5-run.fit": (113, 1093.0, 599.0),
+    "garmin-fenix-5-walk.fit": (62, 824.0, 836.0),
+}
+
+#: sensor kind by the rule of fit._sensor_kind, and why
+SENSOR: dict[str, str | None] = {
+    "20170518-191602-1740899583.fit": "chest_strap",  # ANT+ heart_rate device listed
+    "2019-02-17-062644-ELEMNT-297E-195-0.fit": "chest_strap",  # ANT+ heart_rate listed
+    "DeveloperData.fit": None,  # no HR
+    "coros-pace-2-cycling-misaligned-fields.fit": "optical",  # a COROS PACE 2 watch, no sensor
+    "developer-types-sample.fit": None,  # a Stryd app file, no HR sensor listed
+    "event_timestamp.fit": "chest_strap",  # hr messages (HRM-Tri)
+    "garmin-edge-500-activity.fit": "chest_strap",  # device_type 120 (file predates source_type)
+    "garmin-edge-820-bike.fit": "optical",  # ANT+ HR = "OHR": the fenix 5 broadcasting wrist HR
+    "garmin-fenix-5-run.fit": "chest_strap",  # HRM-Run listed
+    "garmin-fenix-5-walk.fit": "chest_strap",
+    "garmin-fr935-cr.fit": "chest_strap",  # HRM-Tri listed and hr messages
+    "nick.fit": None,  # a Sigma bike computer, no device_info (salvaged)
+    "sample_mulitple_header.fit": "chest_strap",  # HRM-Tri
+    "slither-running.fit": "optical",  # forerunner 45 with its wrist sensor (whr) listed
+    "strava-android-app-201.10-b1218918.fit": None,  # no HR (salvaged)
+}
+
+
+def hrv_by_fitdecode(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The SDK rule written out over fitdecode's decoded values (datetimes, seconds): beat =
+    the latest record/event timestamp + the RR values since it."""
+    anchor: dt.datetime | None = None
+    acc_ms = 0
+    ts: list[np.datetime64] = []
+    rr: list[float] = []
+    with fitdecode.FitReader(str(FIT_DIR / name)) as reader:
+        for frame in reader:
+            if not isinstance(frame, fitdecode.FitDataMessage):
+                continue
+            if frame.name in ("record", "event"):
+                t = frame.get_value("timestamp", fallback=None)
+                if isinstance(t, dt.datetime) and t != anchor:
+                    anchor, acc_ms = t, 0
+            elif frame.name == "hrv":
+                for v in frame.get_value("time"):
+                    if v is None:
+                        continue
+                    ms = round(v * 1000)
+                    rr.append(float(ms))
+                    if anchor is not None:
+                        acc_ms += ms
+                        base = np.datetime64(anchor.replace(tzinfo=None), "us")
+                        ts.append(base + np.timedelta64(acc_ms * 1000, "us"))
+    return np.array(ts, dtype="datetime64[us]"), np.array(rr, dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", sorted(SENSOR))
+def test_rr_sensor_and_vendor_of_corpus_files(name: str) -> None:
+    rec = read(name, salvage=True) if isinstance(EXPECTED[name], Fails) else read(name)
+    assert rec.sensor == SENSOR[name]
+    assert rec.vendor == []  # no monitoring files in the corpus
+    if name not in RR_FILES:
+        assert len(rec.rr) == 0 and "rr_from_hrv" not in rec.meta
+        return
+    n, first, last = RR_FILES[name]
+    assert len(rec.rr) == n and rec.rr.rr_ms[0] == first and rec.rr.rr_ms[-1] == last
+    ts, rr = hrv_by_fitdecode(name)
+    assert np.array_equal(rec.rr.rr_ms, rr)
+    assert np.array_equal(rec.rr.ts, ts)
+    assert rec.meta["rr_from_hrv"] == str(n)
+    assert any(w.startswith("RR beat times reconstructed") for w in rec.warnings)
+    # the beats agree with the recorded heart rate and lie within the recording
+    i = np.clip(np.searchsorted(rec.hr.ts, rec.rr.ts), 0, len(rec.hr) - 1)
+    assert np.median(np.abs(60000 / rec.rr.rr_ms - rec.hr.bpm[i])) < 6
+    (a,) = rec.activities
+    assert a.start < rec.rr.ts[0] and rec.rr.ts[-1] < a.end + np.timedelta64(20, "s")

@@ -73,7 +73,8 @@ def test_activity_round_trip(compressed: bool) -> None:
     assert a.timer_s == 100.0 and a.elapsed_s == float((ts[-1] - ts[0]).astype(int))
     assert (a.avg_hr, a.max_hr) == (123.0, 180.0)
     assert not rec.salvaged and rec.warnings == []
-    assert rec.sensor is None  # a watch's records: optical or a paired strap, the file can't say
+    # a fenix 5 (a wrist device with an optical sensor) and no external HR sensor listed
+    assert rec.sensor == "optical"
 
 
 def test_repeated_timestamps_are_kept_raw() -> None:

@@ -230,3 +230,77 @@ def test_writer_rejects_what_fit_cannot_hold() -> None:
         fw.fit_seconds(dt.datetime(2024, 1, 1))  # naive
     with pytest.raises(ValueError):
         w.add_session(T0, T0, sport="quidditch")
+
+
+def test_hrv_and_beat_intervals_messages() -> None:
+    w = fw.FitWriter()
+    w.add_file_id(serial=1, time_created=T0)
+    w.add_records(seconds(1), [80.0])
+    w.add_hrv([812, 790, 805, 799, 801, 777, 65534])
+    w.add_hrv([1000], per_message=1)
+    w.add_beat_intervals(T0 + np.timedelta64(5, "s"), [400, 410, 420], timestamp_ms=123)
+    data = w.to_bytes()
+    hrvs = messages(data, "hrv")
+    assert [m.get_raw_value("time") for m in hrvs] == [
+        (812, 790, 805, 799, 801),
+        (777, 65534, None, None, None),  # 0xFFFF padding is fitdecode's None
+        1000,
+    ]
+    assert hrvs[0].get_value("time")[0] == pytest.approx(0.812)  # scale 1000: seconds
+    assert not any(m.has_field("timestamp") for m in hrvs)
+    (bi,) = messages(data, "beat_intervals")
+    assert bi.get_value("timestamp") == utc(T0 + np.timedelta64(5, "s"))
+    assert bi.get_value("timestamp_ms") == 123 and bi.get_value("time") == (400, 410, 420)
+
+
+def test_monitoring_activity_fields_and_hr_data() -> None:
+    ts = seconds(4, step=900)
+    w = fw.FitWriter()
+    w.add_file_id(type=32, serial=1, time_created=ts[0])
+    w.add_device_info(ts[0], device_index=1, source_type="antplus", device_type=120)
+    w.add_monitoring_info(ts[0], local_offset_s=3600, resting_metabolic_rate=1650)
+    w.add_monitoring(ts, activity_type="walking", cycles=[10, 20, 30, np.nan],
+                     active_calories=[1, 2, 3, 4], distance_m=[7.5, 15, 22.5, 30],
+                     moderate_minutes=0, vigorous_minutes=[0, 1, 2, 3])
+    w.add_monitoring(ts[:2], [60, 61], activity_type=1, cycles=[5, 6])
+    w.add_monitoring_hr_data(ts[3], resting_hr=55, current_day_resting_hr=52)
+    data = w.to_bytes()
+    mons = messages(data, "monitoring")
+    assert len(mons) == 6
+    walk = mons[:4]
+    assert [m.get_value("activity_type") for m in walk] == ["walking"] * 4
+    # cycles is read as its subfield steps for walking/running (raw value, no scale)
+    assert [m.get_value("steps") for m in walk] == [10, 20, 30, None]
+    assert [m.get_value("active_calories") for m in walk] == [1, 2, 3, 4]
+    assert [m.get_value("distance") for m in walk] == [7.5, 15, 22.5, 30]
+    assert [m.get_value("moderate_activity_minutes") for m in walk] == [0] * 4
+    assert [m.get_value("vigorous_activity_minutes") for m in walk] == [0, 1, 2, 3]
+    assert not any(m.has_field("heart_rate") for m in walk)
+    assert walk[0].has_field("timestamp") and walk[1].has_field("timestamp_16")
+    run = mons[4:]
+    assert [(m.get_value("activity_type"), m.get_value("steps"), m.get_value("heart_rate"))
+            for m in run] == [("running", 5, 60), ("running", 6, 61)]
+    (hrd,) = messages(data, "monitoring_hr_data")
+    assert hrd.get_value("resting_heart_rate") == 55
+    assert hrd.get_value("current_day_resting_heart_rate") == 52
+    (info,) = messages(data, "monitoring_info")
+    assert info.get_value("resting_metabolic_rate") == 1650
+    (dev,) = messages(data, "device_info")
+    assert dev.get_value("source_type") == "antplus"
+    assert dev.get_value("antplus_device_type") == "heart_rate"
+
+
+def test_writer_rejects_bad_rr_and_monitoring_values() -> None:
+    w = fw.FitWriter()
+    with pytest.raises(ValueError):
+        w.add_hrv([800, 65535])  # 0xFFFF is the invalid marker
+    with pytest.raises(ValueError):
+        w.add_hrv([800.5])
+    with pytest.raises(ValueError):
+        w.add_beat_intervals(T0, [])
+    with pytest.raises(ValueError):
+        w.add_monitoring(seconds(2))  # nothing to write
+    with pytest.raises(ValueError):
+        w.add_monitoring(seconds(2), active_calories=[1, 70000])
+    with pytest.raises(ValueError):
+        w.add_monitoring(seconds(2), activity_type="flying", cycles=[1, 2])

@@ -21,7 +21,7 @@ import polars as pl
 from . import __version__
 from .errors import ActidoseError, InputError, StorageError, UsageError
 from .output import FORMATS, render
-from .pipeline import EXIT_FAILURE, EXIT_USAGE, ImportSummary, import_paths
+from .pipeline import EXIT_FAILURE, EXIT_USAGE, STATUSES, ImportSummary, import_paths
 from .storage import participants as parts
 from .storage.db import connect, fetch_arrow, resolve_db_path
 from .storage.derive import load_config, recompute, save_config
@@ -227,10 +227,9 @@ def _print_summary(s: ImportSummary) -> None:
     if problems:
         rows = [(f.status, f.path, f.reason) for f in problems]
         click.echo(render(["status", "file", "reason"], rows, "table"), err=True)
-    statuses = ("imported", "salvaged", "duplicate", "quarantined", "failed")
     rows2 = [
         (st, s.count(st), sum(f.n_samples for f in s.files if f.status == st))
-        for st in statuses
+        for st in STATUSES
         if s.count(st)
     ]
     click.echo(f"participant {s.participant_id}: {len(s.files)} file(s)")
@@ -243,34 +242,118 @@ def _print_summary(s: ImportSummary) -> None:
 @click.option(
     "--salvage", is_flag=True, help="Keep what precedes damage in a corrupt file (marked salvaged)."
 )
+@click.option(
+    "--timezone",
+    "tz",
+    help="Zone of naive local times in these files (default: the participant's).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    help="Read every file as this format instead of detecting it (e.g. csv).",
+)
+@click.option(
+    "--columns",
+    help="Generic CSV column mapping, e.g. timestamp=Time,bpm=HR,rr_ms=RR.",
+)
+@click.option(
+    "--timestamp-format",
+    help="Generic CSV: iso (default), epoch_s, epoch_ms or a strptime format.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes parsing files (one process writes).",
+)
+@click.option(
+    "--max-unpacked-gb",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Refuse an archive that unpacks to more than this.",
+)
+@click.option(
+    "--max-ratio",
+    type=float,
+    default=200.0,
+    show_default=True,
+    help="Refuse archive members compressed more than this (zip bombs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def import_cmd(
-    obj: _Ctx, paths: tuple[Path, ...], participant_id: str, salvage: bool, as_json: bool
+    obj: _Ctx,
+    paths: tuple[Path, ...],
+    participant_id: str,
+    salvage: bool,
+    tz: str | None,
+    fmt: str | None,
+    columns: str | None,
+    timestamp_format: str | None,
+    jobs: int,
+    max_unpacked_gb: float,
+    max_ratio: float,
+    as_json: bool,
 ) -> None:
-    """Import files or directories (recursively); the format is read from each file's content.
+    """Import files, folders (recursively) and archives; each file's format is read from its
+    content. Handles FIT, TCX, GPX, Apple Health, Fitbit, Polar Flow, Strava and Garmin
+    exports; other CSVs with --format csv --columns ....
 
     Exit status: 0 all imported (or duplicates), 3 some quarantined, 1 failure, 2 usage."""
-    with _errors(), obj.write() as con:
-        progress = None
-        bar = None
-        if sys.stderr.isatty() and not as_json:
-            from rich.progress import Progress
+    from .ingest.archive import Limits
+    from .ingest.registry import importer_named
+    from .timeutil import zone
 
-            bar = Progress(transient=True)
-            task = bar.add_task("importing", total=None)
-            bar.start()
-
-            def progress(i: int, n: int, path: str) -> None:
-                bar.update(task, completed=i, total=n, description=Path(path).name or "done")
-
-        try:
-            summary = import_paths(
-                con, list(paths), participant_id, salvage=salvage, progress=progress
+    options: dict[str, str] = {}
+    with _errors():
+        if tz:
+            zone(tz)
+        if fmt:
+            importer_named(fmt)
+            options["format"] = fmt
+        if columns:
+            options["columns"] = columns
+            options.setdefault("format", "csv")
+        if timestamp_format:
+            options["timestamp_format"] = timestamp_format
+        if tz:
+            options["timezone"] = tz
+        if options.get("format") == "csv" and "columns" not in options:
+            raise UsageError(
+                "--format csv needs --columns", fix="e.g. --columns timestamp=Time,bpm=HR"
             )
-        finally:
-            if bar is not None:
-                bar.stop()
+        limits = Limits(max_total_bytes=int(max_unpacked_gb * 1e9), max_ratio=max_ratio)
+        with obj.write() as con:
+            progress = None
+            bar = None
+            if sys.stderr.isatty() and not as_json:
+                from rich.progress import Progress
+
+                bar = Progress(transient=True)
+                task = bar.add_task("importing", total=None)
+                bar.start()
+
+                def progress(i: int, n: int, path: str) -> None:
+                    bar.update(task, completed=i, total=n, description=Path(path).name or "done")
+
+            try:
+                summary = import_paths(
+                    con,
+                    list(paths),
+                    participant_id,
+                    salvage=salvage,
+                    progress=progress,
+                    timezone=tz,
+                    options=options,
+                    jobs=jobs,
+                    limits=limits,
+                )
+            finally:
+                if bar is not None:
+                    bar.stop()
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
     else:

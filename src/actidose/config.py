@@ -31,6 +31,10 @@ class DoseConfig:
     observed_min_h: float = 10.0  # all-day coverage for a day to count as observed
     who_min_per_week: float = 150.0  # WHO 2020: moderate-equivalent minutes per week
     vigorous_weight: float = 2.0  # one vigorous minute counts as two moderate
+    # Which source counts where several cover the same seconds: sensor kinds best first, then
+    # (prefer_dense) the source with more samples per minute (1 Hz beats sparse all-day HR).
+    source_priority: str = "chest_strap,optical,phone,unknown"
+    prefer_dense: bool = True
 
     _CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "trimp_preset": ("banister", "goldencheetah", "no_a"),
@@ -51,6 +55,13 @@ class DoseConfig:
                 raise UsageError(f"{name} must be positive")
         if not 0 < self.acwr_acute_days < self.acwr_chronic_days:
             raise UsageError("acwr_acute_days must be positive and below acwr_chronic_days")
+        kinds = [k.strip() for k in self.source_priority.split(",")]
+        unknown = set(kinds) - {"chest_strap", "optical", "phone", "unknown"}
+        if unknown:
+            raise UsageError(
+                f"source_priority: unknown sensor kind(s) {', '.join(sorted(unknown))}",
+                fix="use chest_strap, optical, phone, unknown in the order you trust them",
+            )
         if self.foster_ddof not in (0, 1):
             raise UsageError("foster_ddof must be 0 or 1")
 
@@ -82,6 +93,11 @@ class DoseConfig:
                 )
             default = getattr(DoseConfig(), key)
             try:
+                if isinstance(default, bool):
+                    if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(raw)
+                    changes[key] = raw.lower() in ("true", "1", "yes")
+                    continue
                 changes[key] = type(default)(raw)
             except ValueError as exc:
                 raise UsageError(f"{key}: {raw!r} is not a {type(default).__name__}") from exc

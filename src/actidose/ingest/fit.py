@@ -25,6 +25,37 @@ FIT facts used here (FIT SDK, "FIT Protocol" document and ``Profile.xlsx``):
 * ``activity.local_timestamp`` (and ``monitoring_info``/``timestamp_correlation``) is the local
   wall time of ``timestamp``; every decoder labels it UTC, so we only take the difference, and
   only when it is within ±14 h and on a 15-minute grid (DESIGN.md, FIT notes).
+
+RR intervals (``Recording.rr``):
+
+* ``hrv`` messages (global 78) hold ``time``: up to 5 RR intervals, uint16 in 1/1000 s (0xFFFF
+  invalid), and **no timestamp**. The FIT SDK's Activity file description
+  (developer.garmin.com/fit/file-types/activity/) says they "are interleaved with record and
+  event messages in chronological order ... HRV data is not timestamped, and shall be
+  synchronized by checking successive RR intervals as they occur between other timestamped
+  messages"; Garmin's FIT SDK team gives the rule on the SDK forum (forums.garmin.com, FIT SDK
+  discussion 379788, "What types of HRV data does the Garmin Edge 820 record?"): "take the
+  timestamp from the previous Record or Event message and add the BBI values to it" (1234 +
+  0.43, 1234 + 0.43 + 0.437, ...). We do exactly that: each beat is placed at the timestamp of
+  the latest ``record`` or ``event`` message plus the RR intervals accumulated since that
+  message. The sum restarts at every record/event with a *new* timestamp; a second one in the
+  same second (the timer-stop event after the last record) continues it, else the beats after
+  it would be placed a second time over the same instants (the corpus' Edge 820 and fenix 5
+  files show this). A beat is placed late by the time from the last beat before its record to
+  the record (the interval ending at the first beat after a record started before it): less
+  than one RR interval, and no drift, as a sum from the start would have over missed beats and
+  pauses. Message order is beat order; where the sum overshoots the next
+  record a beat can be placed slightly before the previous one (``meta["rr_out_of_order"]``
+  counts these). A warning says the beat times are reconstructed. ``rr_ms`` is the raw value
+  (ms) as stored.
+* ``beat_intervals`` messages (global 290): ``timestamp`` + ``timestamp_ms`` and ``time``, an
+  array of RR intervals in ms. The profile does not say which beat the time marks; we take it as
+  the beat before the first interval and accumulate as for ``hrv`` (and warn).
+
+Vendor activity series (``Recording.vendor``) from ``monitoring`` (55), ``monitoring_hr_data``
+(211) and ``monitoring_info`` (103) — see :func:`_monitoring_vendor` for the rules.
+
+The HR sensor kind (``Recording.sensor``) — see :func:`_sensor_kind`.
 """
 
 from __future__ import annotations
@@ -40,7 +71,14 @@ import numpy as np
 import numpy.typing as npt
 
 from actidose.errors import InputError, TimeAnchorError
-from actidose.recording import TS_DTYPE, ActivityInfo, HRSeries, Recording
+from actidose.recording import (
+    TS_DTYPE,
+    ActivityInfo,
+    HRSeries,
+    Recording,
+    RRSeries,
+    VendorSeries,
+)
 
 __all__ = ["FIT_EPOCH_UNIX_S", "detect", "read"]
 
@@ -54,16 +92,49 @@ _US: Final = 1_000_000
 _MESG_FILE_ID: Final = 0
 _MESG_SESSION: Final = 18
 _MESG_RECORD: Final = 20
+_MESG_EVENT: Final = 21
 _MESG_DEVICE_INFO: Final = 23
 _MESG_ACTIVITY: Final = 34
 _MESG_MONITORING: Final = 55
+_MESG_HRV: Final = 78
 _MESG_MONITORING_INFO: Final = 103
 _MESG_HR: Final = 132
 _MESG_TIMESTAMP_CORRELATION: Final = 162
+_MESG_MONITORING_HR_DATA: Final = 211
+_MESG_BEAT_INTERVALS: Final = 290
 _F_TIMESTAMP: Final = 253
 _F_RECORD_HEART_RATE: Final = 3
+_F_MON_DISTANCE: Final = 2  # uint32, 1/100 m, accumulated per activity_type
+_F_MON_CYCLES: Final = 3  # uint32, accumulated per activity_type (steps when walking/running)
+_F_MON_ACTIVITY_TYPE: Final = 5
+_F_MON_DISTANCE_16: Final = 8
+_F_MON_CYCLES_16: Final = 9
+_F_MON_ACTIVE_CALORIES: Final = 19  # uint16 kcal, accumulated per activity_type
+_F_MON_TYPE_INTENSITY: Final = 24  # byte: activity_type (bits 0-4), intensity (bits 5-7)
 _F_MON_TIMESTAMP_16: Final = 26
 _F_MON_HEART_RATE: Final = 27
+_F_MON_MODERATE_MIN: Final = 33
+_F_MON_VIGOROUS_MIN: Final = 34
+_F_HRV_TIME: Final = 0  # uint16[], 1/1000 s
+_F_BEAT_TIMESTAMP_MS: Final = 0  # uint16 ms
+_F_BEAT_TIME: Final = 1  # uint16[] ms
+_F_MIF_RMR: Final = 5  # monitoring_info.resting_metabolic_rate, kcal/day
+_F_MHR_RESTING: Final = 0  # monitoring_hr_data.resting_heart_rate (7-day average)
+_F_MHR_CURRENT_DAY: Final = 1  # monitoring_hr_data.current_day_resting_heart_rate
+# Profile.xlsx type activity_type: cycles are steps for these (monitoring.cycles subfield steps)
+_ACTIVITY_RUNNING: Final = 1
+_ACTIVITY_WALKING: Final = 6
+_STEP_ACTIVITY_TYPES: Final = frozenset({_ACTIVITY_RUNNING, _ACTIVITY_WALKING})
+# device_info: source_type (Profile.xlsx type source_type) and device_type values
+_SRC_ANT: Final = 0
+_SRC_ANTPLUS: Final = 1
+_SRC_BLE: Final = 3
+_SRC_LOCAL: Final = 5
+_ANTPLUS_HEART_RATE: Final = 120  # antplus_device_type heart_rate
+_BLE_HEART_RATE: Final = 1  # ble_device_type heart_rate
+_LOCAL_WRIST_HR: Final = 10  # local_device_type whr (the watch's own optical sensor)
+_GARMIN_OHR_PRODUCT: Final = 255  # garmin_product OHR: a Garmin watch broadcasting wrist HR
+_GARMIN_PRODUCT_MANUFACTURERS: Final = frozenset({1, 13, 15, 89})  # where product = garmin_product
 _F_HR_FRACTIONAL: Final = 0  # uint16, scale 32768
 _F_HR_TIME256: Final = 1  # uint8, scale 256 (component of fractional_timestamp)
 _F_HR_FILTERED_BPM: Final = 6
@@ -155,7 +226,7 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
         raise damage
     rec = state.build(path)
     if damage is not None:
-        if len(rec.hr) == 0 and not rec.activities:
+        if len(rec.hr) == 0 and not rec.activities and len(rec.rr) == 0 and not rec.vendor:
             raise damage
         rec.salvaged = True
         rec.salvage_reason = damage.reason
@@ -439,6 +510,11 @@ def _ints(v: Any) -> list[int | None]:
     return [v if type(v) is int else None]
 
 
+def _uint(v: Any) -> int | None:
+    """A non-negative integer scalar, else None (arrays, bytes and invalid values)."""
+    return v if type(v) is int and v >= 0 else None
+
+
 def _name(v: Any) -> str | None:
     if v is None:
         return None
@@ -489,11 +565,30 @@ class _State:
     hr_anchor_us: int | None = None
     hr_anchor_evt: int | None = None
     hr_acc: int | None = None
+    # RR intervals (values of the stream are rr_ms): hrv messages accumulate from the latest
+    # record/event timestamp (hrv_anchor, raw FIT seconds), beat_intervals from their own time
+    rr_hrv: _Stream = field(init=False)
+    rr_beat: _Stream = field(init=False)
+    hrv_anchor: int | None = None
+    hrv_acc_ms: int = 0
+    n_rr_unanchored: int = 0
+    # vendor series raw material: monitoring rows (t, run, activity_type, cycles, distance,
+    # active_calories, moderate_min, vigorous_min), monitoring_hr_data rows (t, run, bpm)
+    mon_rows: list[tuple[int, int, int | None, int | None, int | None, int | None, int | None,
+                         int | None]] = field(default_factory=list)
+    rhr_rows: list[tuple[int, int, int]] = field(default_factory=list)
+    n_mon_16bit_only: int = 0
+    resting_metabolic_rate: int | None = None
+    # device_info entries: (source_type, device_type, manufacturer, product), raw
+    devices: list[tuple[int | None, int | None, int | None, int | None]] = field(
+        default_factory=list)
 
     def __post_init__(self) -> None:
         self.records = _Stream(self.clock)
         self.monitoring = _Stream(self.clock)
         self.hr_msgs = _Stream(self.clock)
+        self.rr_hrv = _Stream(self.clock)
+        self.rr_beat = _Stream(self.clock)
 
     def warn_once(self, key: str, text: str) -> None:
         if key not in self._warned:
@@ -511,6 +606,8 @@ class _State:
                 self.monitoring_msg(frame)
             elif num == _MESG_HR:
                 self.hr_msg(frame)
+            elif num == _MESG_HRV:
+                self.hrv_msg(frame)
             else:
                 self.other(num, frame)
         elif isinstance(frame, fitdecode.FitDefinitionMessage):
@@ -557,6 +654,7 @@ class _State:
                 elif num == _F_RECORD_HEART_RATE:
                     hr = fd.raw_value
         t = self._timestamp(ts)
+        self.hrv_anchor_at(t)
         if hr is _MISSING:
             return
         if t is None:
@@ -573,6 +671,7 @@ class _State:
             last = self.clock.last_full
             if ts16 is not None and last is not None:
                 t = last + ((ts16 - (last & 0xFFFF)) & 0xFFFF)
+        self.monitoring_vendor(raw, t)
         if _F_MON_HEART_RATE not in raw:
             return
         if t is None:
@@ -631,22 +730,93 @@ class _State:
                 d -= 0x100000000
             self.hr_msgs.add(a_us + (d * _US) // 1024, _bpm(b))
 
+    def monitoring_vendor(self, raw: dict[int, Any], t: int | None) -> None:
+        """Keep a monitoring message's activity counters for :func:`_monitoring_vendor`."""
+        atype = _int(raw.get(_F_MON_ACTIVITY_TYPE))
+        if atype is None:
+            cati = raw.get(_F_MON_TYPE_INTENSITY)
+            if isinstance(cati, tuple) and len(cati) == 1:
+                cati = cati[0]
+            cati = _int(cati)
+            atype = None if cati is None else cati & 0x1F
+        cycles = _uint(raw.get(_F_MON_CYCLES))
+        distance = _uint(raw.get(_F_MON_DISTANCE))
+        calories = _uint(raw.get(_F_MON_ACTIVE_CALORIES))
+        moderate = _uint(raw.get(_F_MON_MODERATE_MIN))
+        vigorous = _uint(raw.get(_F_MON_VIGOROUS_MIN))
+        if cycles is None and distance is None and (
+            _F_MON_CYCLES_16 in raw or _F_MON_DISTANCE_16 in raw
+        ):
+            self.n_mon_16bit_only += 1
+        if all(v is None for v in (cycles, distance, calories, moderate, vigorous)):
+            return
+        if t is None:
+            self.warn_once("mon-no-time", "monitoring activity counters without a time skipped")
+            return
+        self.mon_rows.append((t, self.clock.run_for_relative(), atype, cycles, distance,
+                              calories, moderate, vigorous))
+
+    def hrv_anchor_at(self, t: int | None) -> None:
+        """A record or event at ``t``: later hrv beats accumulate from it. A second message
+        with the same timestamp (an event after the record of that second) does not restart
+        the sum: the beats since that instant go on (otherwise they would be placed twice)."""
+        if t is not None and t != self.hrv_anchor:
+            self.hrv_anchor, self.hrv_acc_ms = t, 0
+
+    def hrv_msg(self, frame: Any) -> None:
+        raw = _raw_fields(frame)
+        for v in _ints(raw.get(_F_HRV_TIME)):
+            if v is None or v < 0:
+                continue  # 0xFFFF padding (fitdecode gives None for the invalid value)
+            if self.hrv_anchor is None:
+                self.n_rr_unanchored += 1
+                continue
+            self.hrv_acc_ms += v
+            self.rr_hrv.add(self.hrv_anchor * _US + self.hrv_acc_ms * 1000, float(v))
+
+    def beat_intervals(self, raw: dict[int, Any], t: int | None) -> None:
+        rrs = [v for v in _ints(raw.get(_F_BEAT_TIME)) if v is not None and v >= 0]
+        if not rrs:
+            return
+        if t is None:
+            self.n_rr_unanchored += len(rrs)
+            return
+        ms = _int(raw.get(_F_BEAT_TIMESTAMP_MS))
+        at_us = t * _US + (ms * 1000 if ms is not None and ms < 1000 else 0)
+        acc = 0
+        for v in rrs:
+            acc += v
+            self.rr_beat.add(at_us + acc * 1000, float(v))
+
     def other(self, num: int, frame: Any) -> None:
         raw = _raw_fields(frame)
         t = self._timestamp(raw.get(_F_TIMESTAMP))
         if num == _MESG_FILE_ID:
             self.file_id(frame, raw)
+        elif num == _MESG_EVENT:
+            self.hrv_anchor_at(t)
+        elif num == _MESG_BEAT_INTERVALS:
+            self.beat_intervals(raw, t)
+        elif num == _MESG_MONITORING_HR_DATA:
+            bpm = _int(raw.get(_F_MHR_CURRENT_DAY))
+            if t is not None and bpm is not None and 0 < bpm < 255:
+                self.rhr_rows.append((t, self.clock.run_for_relative(), bpm))
         elif num == _MESG_DEVICE_INFO:
             if _int(raw.get(0)) == 0 and not self.creator:  # device_index 0 = creator
                 vals = _values(frame)
                 self.creator = {"manufacturer": vals.get(2), "product": vals.get(4),
                                 "serial": _int(raw.get(3)), "product_name": vals.get(27)}
+            self.devices.append((_int(raw.get(25)), _int(raw.get(1)), _int(raw.get(2)),
+                                 _int(raw.get(4))))
         elif num == _MESG_SESSION:
             self.session(frame, raw, t)
         elif num == _MESG_ACTIVITY:
             self.local_pair("activity", raw.get(5), t)
         elif num == _MESG_MONITORING_INFO:
             self.local_pair("monitoring_info", raw.get(0), t)
+            rmr = _int(raw.get(_F_MIF_RMR))
+            if rmr is not None and self.resting_metabolic_rate is None:
+                self.resting_metabolic_rate = rmr
         elif num == _MESG_TIMESTAMP_CORRELATION:
             sys_t = _int(raw.get(1))
             if t is not None and t >= _REL_LIMIT and sys_t is not None and sys_t < _REL_LIMIT:
@@ -727,6 +897,28 @@ class _State:
         t_all = np.concatenate([rec_t, mon_t, hrm_t]) + FIT_EPOCH_UNIX_S * _US
         hr = HRSeries(t_all.view(TS_DTYPE), np.concatenate([rec_b, mon_b, hrm_b]))
 
+        (hrv_t, hrv_ms, _, hrv_lost), (bi_t, bi_ms, _, bi_lost) = (
+            self.rr_hrv.resolve(offsets), self.rr_beat.resolve(offsets))
+        rr_t = np.concatenate([hrv_t, bi_t]) + FIT_EPOCH_UNIX_S * _US
+        rr = RRSeries(rr_t.view(TS_DTYPE), np.concatenate([hrv_ms, bi_ms]))
+        if hrv_t.size:
+            self.warnings.append(
+                "RR beat times reconstructed: hrv messages carry no time; each beat is placed at "
+                "the preceding record/event timestamp plus the RR intervals since it (FIT SDK), "
+                "accurate to about one RR interval"
+            )
+        if bi_t.size:
+            self.warnings.append(
+                "RR beat times reconstructed from beat_intervals: each message's time is taken "
+                "as the beat before its first interval"
+            )
+        n_rr_lost = hrv_lost + bi_lost + self.n_rr_unanchored
+        if n_rr_lost:
+            self.warnings.append(
+                f"{n_rr_lost} RR intervals without a time to anchor them (no record or event "
+                "before them, or power-on-relative) skipped"
+            )
+
         kind = "allday" if (
             self.n_monitoring_msgs or any(t in _MONITORING_FILE_TYPES for t in self.file_types)
         ) else "activity"
@@ -775,6 +967,14 @@ class _State:
             "hr_from_monitoring": str(int(mon_t.size)),
             "hr_from_hr_messages": str(int(hrm_t.size)),
         }
+        if rr_t.size:
+            meta["rr_from_hrv"] = str(int(hrv_t.size))
+            meta["rr_from_beat_intervals"] = str(int(bi_t.size))
+            # beats the anchoring rule placed before the beat preceding them (message order is
+            # the beat order; the times overshoot a little where a record re-anchors them)
+            meta["rr_out_of_order"] = str(int(np.count_nonzero(np.diff(rr_t) < 0)))
+        if self.resting_metabolic_rate is not None:
+            meta["resting_metabolic_rate_kcal_per_day"] = str(self.resting_metabolic_rate)
         if superseded:
             meta["hr_records_superseded"] = str(superseded)
         if self.file_types:
@@ -788,14 +988,30 @@ class _State:
                 np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")
             ) + "Z"
 
-        # hr messages are what HRM chest straps (HRM-Tri/-Swim/-Pro) store and hand over later;
-        # record HR may be the watch's optical sensor or any paired sensor: not knowable here
-        sensor = "chest_strap" if hrm_t.size and not (rec_t.size or mon_t.size) else None
+        vendor = _monitoring_vendor(
+            self.mon_rows, self.rhr_rows, place, utc_offset, device, self.warnings
+        )
+        if self.n_mon_16bit_only:
+            self.warnings.append(
+                f"{self.n_mon_16bit_only} monitoring messages with only 16-bit counters "
+                "(cycles_16/distance_16) not used for vendor series"
+            )
+        sensor = None
+        if len(hr) or len(rr):
+            sensor = _sensor_kind(
+                strap_messages=bool(hrm_t.size),
+                devices=self.devices,
+                manufacturer=manufacturer,
+                product=product,
+                product_name=pname if isinstance(pname, str) else None,
+            )
         return Recording(
             format="fit",
             kind=kind,
             hr=hr,
             activities=activities,
+            rr=rr,
+            vendor=vendor,
             sensor=sensor,
             device=device,
             serial=str(serial) if isinstance(serial, int) else None,
@@ -856,3 +1072,237 @@ def _near(t: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], tol: int) -> npt
     lo = ref[np.clip(i - 1, 0, ref.size - 1)]
     hi = ref[np.clip(i, 0, ref.size - 1)]
     return (np.abs(t - lo) <= tol) | (np.abs(hi - t) <= tol)
+
+
+# --------------------------------------------------------------------------------------------
+# vendor activity series from monitoring files
+
+_DAY_S: Final = 86400
+
+
+def _monitoring_vendor(
+    mon_rows: list[tuple[int, int, int | None, int | None, int | None, int | None, int | None,
+                         int | None]],
+    rhr_rows: list[tuple[int, int, int]],
+    place: Callable[[float, int], float | None],
+    utc_offset: int | None,
+    origin: str | None,
+    warnings: list[str],
+) -> list[VendorSeries]:
+    """What the device's own algorithms counted, from Garmin monitoring (wellness) messages.
+
+    Rules (FIT SDK Profile.xlsx message ``monitoring``; semantics cross-checked with the
+    monitoring importers of GarminDB (``monitoring_db.py``: steps/active calories = per-day
+    maximum per activity type, intensity minutes = sum) and PostRunner
+    (``DailyMonitoringAnalyzer.rb``)):
+
+    * ``cycles`` (3), ``active_calories`` (19) and ``distance`` (2, 1/100 m) are counts
+      *accumulated per activity_type* ("Maintained by MonitoringReader for each activity_type")
+      that restart at the local day boundary. ``cycles`` is ``steps`` (its subfield, raw value)
+      when ``activity_type`` (5, or the low 5 bits of ``current_activity_type_intensity``, 24) is
+      walking or running; other activity types' cycles (strokes, pedal turns) are not steps. We
+      output only *differences*: for consecutive messages of one activity type, the value covers
+      ``[previous message, this message)`` and is ``this - previous``. On a new local day (the
+      file's UTC offset from ``monitoring_info.local_timestamp``) the counter restarted at
+      midnight, so the value is this count itself and covers ``[max(previous, midnight), this)``;
+      a message stamped exactly at local midnight closes the day before (GarminDB, PostRunner:
+      "records with a midnight timestamp contain totals from the day before"). A count that goes
+      down within a day is taken as a restart too (and reported). The first message of each
+      activity type in the file is only a baseline: what was counted before it may lie in
+      another file of the same day, so it is not attributed (never output as a cumulative
+      value). Without a UTC offset, day boundaries are unknown and a restart is recognised only
+      where a count goes down (reported).
+    * ``moderate_activity_minutes`` (33) / ``vigorous_activity_minutes`` (34) are minutes
+      credited in that message (GarminDB sums them; the weekly running totals are other fields),
+      covering ``[previous message carrying that field, this message)``, the first one
+      ``[t - value min, t)``.
+    * ``monitoring_hr_data.current_day_resting_heart_rate`` (211/1) is the day's resting HR
+      (``resting_heart_rate``, 211/0, is Garmin's 7-day average and is not used): one value per
+      local day, the last message of the day wins, covering that local day (24 h at the file's
+      UTC offset). Without a UTC offset the day cannot be placed and the values are skipped.
+    """
+    out: list[VendorSeries] = []
+    if not mon_rows and not rhr_rows:
+        return out
+    off = utc_offset
+    placed = [(place(r[0], r[1]), r) for r in mon_rows]
+    rows = [(tp, r) for tp, r in placed if tp is not None]
+    n_lost = len(placed) - len(rows)
+    if rows:
+        t = np.array([tp for tp, _ in rows], dtype=np.float64)
+        atype = np.array([-1 if r[2] is None else r[2] for _, r in rows], dtype=np.int64)
+        col = np.array([[np.nan if v is None else float(v) for v in r[3:8]] for _, r in rows],
+                       dtype=np.float64).reshape(len(rows), 5)
+        n_down = 0
+        cumulative = (
+            ("steps", "steps", 0, 1.0, True),
+            ("energy_active_kcal", "kcal", 2, 1.0, False),
+            ("distance_m", "m", 1, 0.01, False),
+        )
+        for kind, unit, c, scale, steps_only in cumulative:
+            mask = np.isfinite(col[:, c])
+            if steps_only:
+                mask &= np.isin(atype, list(_STEP_ACTIVITY_TYPES))
+            parts = []
+            for ty in np.unique(atype[mask]):
+                idx = np.flatnonzero(mask & (atype == ty))
+                *part, down = _cumulative_deltas(t[idx], col[idx, c], off)
+                parts.append(part)
+                n_down += down
+            if parts:
+                start, dur, val = (np.concatenate(p) for p in zip(*parts, strict=True))
+                if start.size:
+                    out.append(_vendor_series(kind, unit, start, dur, val * scale, origin))
+        for kind, c in (("active_minutes_moderate", 3), ("active_minutes_vigorous", 4)):
+            mask = np.isfinite(col[:, c])
+            if not mask.any():
+                continue
+            tm, vm = t[mask], col[mask, c]
+            start = np.concatenate(([tm[0] - vm[0] * 60.0], tm[:-1]))
+            keep = (tm >= start) & ~((tm == start) & (vm == 0))
+            out.append(_vendor_series(kind, "min", start[keep], (tm - start)[keep], vm[keep],
+                                      origin))
+        if off is None and any(v.kind in ("steps", "energy_active_kcal", "distance_m")
+                               for v in out):
+            warnings.append(
+                "no UTC offset in the file: the daily restart of the monitoring counters is "
+                "recognised only where a count goes down"
+            )
+        if n_down:
+            warnings.append(f"{n_down} monitoring counts went down within a day: taken as "
+                            "counter restarts")
+    if rhr_rows:
+        if off is None:
+            warnings.append("resting HR per day skipped: no UTC offset in the file to place "
+                            "the local day")
+        else:
+            rp = [(place(t0, run), bpm) for t0, run, bpm in rhr_rows]
+            n_lost += sum(1 for tp, _ in rp if tp is None)
+            rt = np.array([tp for tp, _ in rp if tp is not None], dtype=np.float64)
+            rv = np.array([b for tp, b in rp if tp is not None], dtype=np.float64)
+            if rt.size:
+                day = np.floor((rt + off - 1) / _DAY_S)
+                # last message of each day: unique over the reversed order keeps the first hit
+                days, first_rev = np.unique(day[::-1], return_index=True)
+                last = rt.size - 1 - first_rev
+                out.append(_vendor_series(
+                    "resting_hr_bpm", "bpm", days * _DAY_S - off,
+                    np.full(days.size, float(_DAY_S)), rv[last], origin))
+    if n_lost:
+        warnings.append(f"{n_lost} monitoring activity values with power-on-relative times and "
+                        "no anchor skipped")
+    return out
+
+
+def _cumulative_deltas(
+    t: npt.NDArray[np.float64], v: npt.NDArray[np.float64], off: int | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], int]:
+    """Per-interval differences of one activity type's accumulated count (message order):
+    start, duration, value, and how many times the count went down within a day."""
+    empty = np.empty(0, dtype=np.float64)
+    if t.size < 2:
+        return empty, empty, empty, 0
+    t0, t1, v0, v1 = t[:-1], t[1:], v[:-1], v[1:]
+    if off is None:
+        new_day = np.zeros(t1.shape, dtype=bool)
+        day_start = t0
+    else:
+        day = np.floor((t + off - 1) / _DAY_S)  # a message at local midnight closes the day
+        new_day = day[1:] > day[:-1]
+        day_start = day[1:] * _DAY_S - off
+    forward = t1 >= t0
+    down = (v1 < v0) & ~new_day
+    delta = np.where(new_day | down, v1, v1 - v0)
+    start = np.where(new_day, np.maximum(t0, day_start), t0)
+    dur = t1 - start
+    keep = forward & ~((dur == 0) & (delta == 0))
+    return start[keep], dur[keep], delta[keep], int(np.count_nonzero(down & forward))
+
+
+def _vendor_series(
+    kind: str,
+    unit: str,
+    start_fit_s: npt.NDArray[np.float64],
+    duration_s: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    origin: str | None,
+) -> VendorSeries:
+    order = np.argsort(start_fit_s, kind="stable")
+    start_us = np.rint((start_fit_s[order] + FIT_EPOCH_UNIX_S) * _US).astype(np.int64)
+    return VendorSeries(kind, unit, start_us.view(TS_DTYPE), duration_s[order], value[order],
+                        origin=origin)
+
+
+# --------------------------------------------------------------------------------------------
+# HR sensor kind
+
+#: Wrist devices (watches, wrist trackers) by product name: Garmin profile names and a few
+#: other makers' watch lines. A heuristic, matched against "manufacturer product product_name".
+_WRIST_PRODUCT = re.compile(
+    r"fenix|\bfr\d|forerunner|vivo|venu|instinct|epix|enduro|marq|tactix|quatix|descent"
+    r"|approach_?s|\bd2|\blily|\bswim|bounce|coros (pace|apex|vertix)"
+    r"|polar (vantage|grit|pacer|ignite|unite|m4\d0)|suunto|apple watch",
+    re.IGNORECASE,
+)
+#: Garmin wrist products *without* an optical HR sensor (their HR comes from a paired strap).
+_NO_WRIST_HR = frozenset({
+    "fr10", "fr15", "fr25", "fr60", "fr70", "fr110", "fr210", "fr220", "fr230", "fr301",
+    "fr310xt", "fr310xt_4t", "fr405", "fr410", "fr610", "fr620", "fr630", "fr910xt", "fr920xt",
+    "fenix", "fenix2", "fenix3", "fenix3_chronos", "epix", "vivo_active", "vivo_fit",
+    "vivo_fit2", "vivo_fit3", "vivo_fit4", "vivo_fit_jr", "vivo_ki", "vivo_smart", "vivo_move",
+    "swim", "d2_bravo", "d2_bravo_titanium",
+})
+_REGION_SUFFIX = re.compile(
+    r"_(asia|apac|japan|jpn|china|chn|korea|kor|taiwan|twn|sea|russia|emea|hebrew)$")
+
+
+def _sensor_kind(
+    *,
+    strap_messages: bool,
+    devices: list[tuple[int | None, int | None, int | None, int | None]],
+    manufacturer: str | None,
+    product: str | None,
+    product_name: str | None,
+) -> str | None:
+    """The HR sensor kind of a FIT file, first rule that applies:
+
+    1. ``"chest_strap"`` when the file holds ``hr`` messages (what HRM-Tri/-Swim/-Pro straps
+       store and hand over), or ``device_info`` lists an external heart-rate sensor — ANT+
+       device type heart_rate (120; ``source_type`` antplus or ant, or absent as in files that
+       predate it) or BLE device type heart_rate (1; Profile.xlsx ``ble_device_type``) — other
+       than a Garmin "OHR" (``garmin_product`` 255: a watch broadcasting its wrist HR, e.g. the
+       Edge 820 file of the corpus, which lists a fenix 5's serial under OHR). Garmin devices
+       record a paired sensor's HR in preference to the wrist sensor, so the file's HR is taken
+       as the strap's.
+    2. ``"optical"`` when the HR device listed is such an OHR broadcast, or ``device_info`` lists
+       the device's own wrist sensor (``source_type`` local, ``local_device_type`` whr, 10), or
+       the creator is a wrist device (:data:`_WRIST_PRODUCT`, a name heuristic) with an optical
+       sensor (not in :data:`_NO_WRIST_HR`, pre-2016 Garmin watches whose HR needs a strap) and
+       no external HR sensor is listed.
+    3. ``None`` otherwise (bike computers and apps without a listed sensor, unknown devices).
+    """
+    strap = ohr = whr = False
+    for src, dtype, manu, prod in devices:
+        if dtype is None:
+            continue
+        if (dtype == _ANTPLUS_HEART_RATE and src in (None, _SRC_ANT, _SRC_ANTPLUS)) or (
+            dtype == _BLE_HEART_RATE and src == _SRC_BLE
+        ):
+            if manu in _GARMIN_PRODUCT_MANUFACTURERS and prod == _GARMIN_OHR_PRODUCT:
+                ohr = True
+            else:
+                strap = True
+        elif dtype == _LOCAL_WRIST_HR and src == _SRC_LOCAL:
+            whr = True
+    if strap_messages or strap:
+        return "chest_strap"
+    if ohr or whr:
+        return "optical"
+    text = " ".join(p for p in (manufacturer, product, product_name) if p)
+    if not _WRIST_PRODUCT.search(text):
+        return None
+    if manufacturer == "garmin" and product is not None and (
+        _REGION_SUFFIX.sub("", product.lower()) in _NO_WRIST_HR
+    ):
+        return None
+    return "optical"

@@ -1,7 +1,8 @@
 """A small FIT encoder: real, CRC-correct FIT files for the demo, the tests and the benchmarks.
 
 It writes what actidose reads (file_id, device_info, event, record, lap, session, activity,
-monitoring, monitoring_info, hr, timestamp_correlation, developer fields) and nothing else. It does
+monitoring, monitoring_info, monitoring_hr_data, hr, hrv, beat_intervals, timestamp_correlation,
+developer fields) and nothing else. It does
 not depend on fitdecode, so tests that decode its output with fitdecode check two independent
 implementations against each other.
 
@@ -79,11 +80,24 @@ MESG_EVENT: Final = 21
 MESG_DEVICE_INFO: Final = 23
 MESG_ACTIVITY: Final = 34
 MESG_MONITORING: Final = 55
+MESG_HRV: Final = 78
 MESG_MONITORING_INFO: Final = 103
 MESG_HR: Final = 132
 MESG_TIMESTAMP_CORRELATION: Final = 162
 MESG_FIELD_DESCRIPTION: Final = 206
 MESG_DEVELOPER_DATA_ID: Final = 207
+MESG_MONITORING_HR_DATA: Final = 211
+MESG_BEAT_INTERVALS: Final = 290
+
+#: Profile.xlsx type ``activity_type`` (monitoring messages).
+ACTIVITY_TYPES: Final[dict[str, int]] = {
+    "generic": 0, "running": 1, "cycling": 2, "transition": 3, "fitness_equipment": 4,
+    "swimming": 5, "walking": 6, "sedentary": 8,
+}
+#: Profile.xlsx type ``source_type`` (device_info).
+SOURCE_TYPES: Final[dict[str, int]] = {
+    "ant": 0, "antplus": 1, "bluetooth": 2, "bluetooth_low_energy": 3, "wifi": 4, "local": 5,
+}
 
 #: Profile.xlsx type ``sport`` (a subset; any int is accepted too).
 SPORTS: Final[dict[str, int]] = {
@@ -324,19 +338,26 @@ class FitWriter:
         product: int = 2697,
         serial: int | None = None,
         software_version: float | None = None,
+        source_type: str | int | None = None,
+        device_type: int | None = None,
     ) -> None:
-        """``device_info`` (global 23); device_index 0 is the creator (the recording device)."""
-        self.add_message(
-            MESG_DEVICE_INFO,
-            [
-                (253, UINT32, fit_seconds(timestamp)),
-                (0, UINT8, device_index),
-                (2, UINT16, manufacturer),
-                (3, UINT32Z, serial),
-                (4, UINT16, product),
-                (5, UINT16, None if software_version is None else round(software_version * 100)),
-            ],
-        )
+        """``device_info`` (global 23); device_index 0 is the creator (the recording device).
+        A paired sensor: ``source_type`` (25: "antplus", "bluetooth_low_energy", "local", ...)
+        and ``device_type`` (1: antplus_device_type 120 heart_rate, ble_device_type 1
+        heart_rate, local_device_type 10 whr ...); both are omitted when None."""
+        fields: list[tuple[int, int, Any]] = [
+            (253, UINT32, fit_seconds(timestamp)),
+            (0, UINT8, device_index),
+            (2, UINT16, manufacturer),
+            (3, UINT32Z, serial),
+            (4, UINT16, product),
+            (5, UINT16, None if software_version is None else round(software_version * 100)),
+        ]
+        if device_type is not None:
+            fields.append((1, UINT8, device_type))
+        if source_type is not None:
+            fields.append((25, ENUM, _code(source_type, SOURCE_TYPES, "source_type")))
+        self.add_message(MESG_DEVICE_INFO, fields)
 
     def add_event(
         self, timestamp: TimeLike, *, event: int = 0, event_type: int = 0, data: int | None = None
@@ -460,45 +481,160 @@ class FitWriter:
     def add_monitoring(
         self,
         ts: TimesLike,
-        hr: npt.ArrayLike,
+        hr: npt.ArrayLike | None = None,
         *,
         timestamp16: bool = True,
         full_every_s: int = 3600,
+        activity_type: str | int | npt.ArrayLike | None = None,
+        cycles: npt.ArrayLike | None = None,
+        active_calories: npt.ArrayLike | None = None,
+        distance_m: npt.ArrayLike | None = None,
+        moderate_minutes: npt.ArrayLike | None = None,
+        vigorous_minutes: npt.ArrayLike | None = None,
     ) -> None:
-        """``monitoring`` messages (global 55) with heart_rate (27). With ``timestamp16`` most
-        carry only ``timestamp_16`` (26, the low 16 bits) as Garmin's all-day files do; the first
-        message and the first one in every ``full_every_s`` window carry the full timestamp
-        (253), which keeps every timestamp_16 within 65536 s of a full one."""
+        """``monitoring`` messages (global 55), one per element of ``ts``. With ``timestamp16``
+        most carry only ``timestamp_16`` (26, the low 16 bits) as Garmin's all-day files do; the
+        first message and the first one in every ``full_every_s`` window carry the full
+        timestamp (253), which keeps every timestamp_16 within 65536 s of a full one.
+
+        Fields, each omitted when None, scalars broadcast, NaN writes the invalid marker:
+        ``hr`` heart_rate (27, bpm); ``activity_type`` (5, a Profile name or number);
+        ``cycles`` (3, the raw uint32: the accumulated *step count* when activity_type is
+        walking or running — Profile subfield ``steps`` — else 2 × cycles); ``active_calories``
+        (19, accumulated kcal); ``distance_m`` (2, accumulated, 1/100 m);
+        ``moderate_minutes`` / ``vigorous_minutes`` (33/34, minutes credited in the message).
+        The accumulated ones are what the device maintains per activity type and day."""
         if not 0 < full_every_s < 65536:
             raise ValueError("full_every_s must be within 1..65535")
         t = _fit_seconds_array(ts)
         _check_u32(t, "monitoring")
-        bpm = _u8_bpm(hr)
-        if bpm.shape != t.shape:
-            raise ValueError("ts and hr must be 1-D and of equal length")
-        full = np.ones(t.size, dtype=bool)
-        if timestamp16 and t.size > 1:
+        n = t.size
+        cols: list[tuple[_Field, str, npt.NDArray[Any]]] = []
+
+        def column(num: int, base: int, values: Any, scale: float = 1.0) -> None:
+            code, invalid = _BASE[base]
+            assert invalid is not None  # integer base types only
+            a = np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)) * scale
+            a = np.rint(a)
+            bad = ~np.isfinite(a)
+            top = 2 ** (8 * struct.calcsize(code)) - 1
+            if np.any((a[~bad] < 0) | (a[~bad] >= top)):
+                raise ValueError(f"monitoring field {num}: values out of range")
+            dtype = _NP_DTYPE[base]
+            cols.append((_Field(num, base, struct.calcsize(code)), dtype,
+                         np.where(bad, invalid, a).astype(dtype)))
+
+        if activity_type is not None:
+            at = activity_type
+            if isinstance(at, str):
+                at = _code(at, ACTIVITY_TYPES, "activity_type")
+            column(5, ENUM, at)
+        if cycles is not None:
+            column(3, UINT32, cycles)
+        if distance_m is not None:
+            column(2, UINT32, distance_m, 100.0)
+        if active_calories is not None:
+            column(19, UINT16, active_calories)
+        if moderate_minutes is not None:
+            column(33, UINT16, moderate_minutes)
+        if vigorous_minutes is not None:
+            column(34, UINT16, vigorous_minutes)
+        if hr is not None:
+            bpm = _u8_bpm(hr)
+            if bpm.shape != t.shape:
+                raise ValueError("ts and hr must be 1-D and of equal length")
+            cols.insert(0, (_Field(27, UINT8, 1), "u1", bpm))
+        if not cols:
+            raise ValueError("add_monitoring: give hr or at least one activity field")
+
+        full = np.ones(n, dtype=bool)
+        if timestamp16 and n > 1:
             window = (t - t[0]) // full_every_s
             full[1:] = (window[1:] != window[:-1]) | (np.diff(t) < 0)
-        hr_field = _Field(27, UINT8, 1)
-        local_full = self._local((MESG_MONITORING, (_Field(253, UINT32, 4), hr_field), ()))
-        local_16 = self._local((MESG_MONITORING, (_Field(26, UINT16, 2), hr_field), ()))
-        # two fixed-size row kinds: 6 bytes (full) and 4 bytes (timestamp_16)
-        a = np.zeros(t.size, dtype=[("h", "u1"), ("t", "<u4"), ("hr", "u1")])
-        a["h"] = np.where(full, local_full, local_16)
-        a["t"] = np.where(full, t, t & 0xFFFF)
-        a["hr"] = bpm
-        raw = a.view(np.uint8).reshape(t.size, 6)
-        # timestamp_16 rows: header, 2 bytes of time, hr -> drop the 2 high time bytes
-        keep = np.ones((t.size, 6), dtype=bool)
-        keep[~full, 3:5] = False
-        self._body += raw[keep].tobytes()
 
-    def add_monitoring_info(self, timestamp: TimeLike, *, local_offset_s: int | None) -> None:
-        """``monitoring_info`` (global 103): timestamp and local_timestamp (field 0)."""
+        def rows(with_full: bool, mask: npt.NDArray[np.bool_]) -> tuple[int, npt.NDArray[Any]]:
+            tf = _Field(253, UINT32, 4) if with_full else _Field(26, UINT16, 2)
+            local = self._local((MESG_MONITORING, (tf, *(c[0] for c in cols)), ()))
+            dtype = [("h", "u1"), ("t", "<u4" if with_full else "<u2")]
+            dtype += [(f"f{c[0].num}", c[1]) for c in cols]
+            arr = np.zeros(int(mask.sum()), dtype=np.dtype(dtype))
+            arr["h"] = local
+            arr["t"] = t[mask] if with_full else t[mask] & 0xFFFF
+            for c in cols:
+                arr[f"f{c[0].num}"] = c[2][mask]
+            return arr.dtype.itemsize, arr.view(np.uint8).reshape(arr.size, arr.dtype.itemsize)
+
+        full_size, full_rows = rows(True, full)
+        if full.all():
+            self._body += full_rows.tobytes()
+            return
+        short_size, short_rows = rows(False, ~full)
+        sizes = np.where(full, full_size, short_size)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        out = np.empty(int(sizes.sum()), dtype=np.uint8)
+        out[starts[full][:, None] + np.arange(full_size)] = full_rows
+        out[starts[~full][:, None] + np.arange(short_size)] = short_rows
+        self._body += out.tobytes()
+
+    def add_monitoring_info(
+        self,
+        timestamp: TimeLike,
+        *,
+        local_offset_s: int | None,
+        resting_metabolic_rate: int | None = None,
+    ) -> None:
+        """``monitoring_info`` (global 103): timestamp and local_timestamp (field 0); optional
+        resting_metabolic_rate (5, kcal/day)."""
         t = fit_seconds(timestamp)
         local = None if local_offset_s is None else t + local_offset_s
-        self.add_message(MESG_MONITORING_INFO, [(253, UINT32, t), (0, UINT32, local)])
+        fields: list[tuple[int, int, Any]] = [(253, UINT32, t), (0, UINT32, local)]
+        if resting_metabolic_rate is not None:
+            fields.append((5, UINT16, resting_metabolic_rate))
+        self.add_message(MESG_MONITORING_INFO, fields)
+
+    def add_monitoring_hr_data(
+        self,
+        timestamp: TimeLike,
+        *,
+        resting_hr: int | None = None,
+        current_day_resting_hr: int | None = None,
+    ) -> None:
+        """``monitoring_hr_data`` (global 211): resting_heart_rate (0, Garmin's 7-day average)
+        and current_day_resting_heart_rate (1, the day's own), bpm."""
+        self.add_message(
+            MESG_MONITORING_HR_DATA,
+            [(253, UINT32, fit_seconds(timestamp)), (0, UINT8, resting_hr),
+             (1, UINT8, current_day_resting_hr)],
+        )
+
+    def add_hrv(self, rr_ms: npt.ArrayLike, *, per_message: int = 5) -> None:
+        """``hrv`` messages (global 78): RR intervals in ms (time, field 0: uint16 array, scale
+        1000 -> s), ``per_message`` to a message padded with 0xFFFF as Garmin devices write them
+        (5 slots, one message a second, interleaved with records). HRV messages carry no time:
+        call this between ``add_records``/``add_event`` calls, which the reader anchors them to.
+        """
+        rr = np.asarray(rr_ms, dtype=np.float64).ravel()
+        if not 1 <= per_message <= 32:
+            raise ValueError("per_message must be within 1..32")
+        if np.any(~np.isfinite(rr) | (rr < 0) | (rr > 0xFFFE)) or np.any(rr != np.rint(rr)):
+            raise ValueError("RR intervals must be whole milliseconds within 0..65534")
+        for i in range(0, rr.size, per_message):
+            chunk: list[int | None] = [int(v) for v in rr[i : i + per_message]]
+            chunk += [None] * (per_message - len(chunk))
+            self.add_message(MESG_HRV, [(0, UINT16, chunk)])
+
+    def add_beat_intervals(
+        self, timestamp: TimeLike, rr_ms: npt.ArrayLike, *, timestamp_ms: int = 0
+    ) -> None:
+        """``beat_intervals`` (global 290): timestamp (253) + timestamp_ms (0) and the RR
+        intervals (time, 1: uint16 array, ms) that follow that instant."""
+        rr = [int(v) for v in np.asarray(rr_ms).ravel()]
+        if not rr or min(rr) < 0 or max(rr) > 0xFFFE or not 0 <= timestamp_ms < 1000:
+            raise ValueError("beat_intervals: 1+ RR values within 0..65534 ms, 0 <= ms < 1000")
+        self.add_message(
+            MESG_BEAT_INTERVALS,
+            [(253, UINT32, fit_seconds(timestamp)), (0, UINT16, timestamp_ms), (1, UINT16, rr)],
+        )
 
     def add_hr_messages(
         self,

@@ -24,6 +24,7 @@ from .. import __version__
 from ..config import DoseConfig
 from ..dose import hr as dhr
 from ..dose import load as dload
+from ..dose.merge import merge_by_priority, overlap_groups
 from ..timeutil import local_days
 from .db import transaction
 from .participants import Participant, require
@@ -109,6 +110,27 @@ def _per_sample_load(
     return ban, edw, mod, vig
 
 
+def _source_ranks(
+    con: duckdb.DuckDBPyConnection, participant_id: str, cfg: DoseConfig
+) -> dict[int, int]:
+    """Rank of each source, best first: the sensor kind in ``cfg.source_priority`` order, then
+    (with ``cfg.prefer_dense``) more samples per minute of its span, then the earlier import."""
+    order = [k.strip() for k in cfg.source_priority.split(",") if k.strip()]
+    rows = con.execute(
+        "SELECT source_id, coalesce(sensor, 'unknown'), n_samples, "
+        "greatest(epoch(last_ts) - epoch(first_ts), 1) FROM sources "
+        "WHERE participant_id = ? AND status IN ('imported', 'salvaged')",
+        [participant_id],
+    ).fetchall()
+
+    def key(r: tuple[Any, ...]) -> tuple[float, float, int]:
+        sensor_rank = order.index(r[1]) if r[1] in order else len(order)
+        density = (r[2] or 0) / (float(r[3]) / 60.0) if cfg.prefer_dense else 0.0
+        return (sensor_rank, -density, int(r[0]))
+
+    return {int(r[0]): i for i, r in enumerate(sorted(rows, key=key))}
+
+
 def _sum_or_nan(idx: npt.NDArray[np.int64], values: F64, n: int) -> F64:
     """Per-day sums; NaN for every day when the metric could not be computed at all."""
     if values.size and np.isnan(values).all():
@@ -146,13 +168,16 @@ def compute_participant(
         ).fetchone()[0]  # type: ignore[index]
     )
 
-    # --- all HR of the participant as one series: by time, first source wins on a tie ---
-    order = np.lexsort((sid_src, ts_src))
-    ts_all = ts_src[order]
-    bpm_all = bpm_src[order]
+    # --- all HR of the participant as one series, each instant from the best source ---
+    rank = _source_ranks(con, participant_id, cfg)
+    merged = merge_by_priority(ts_src, sid_src, rank, max_gap_s=cfg.max_gap_s)
+    order = np.argsort(ts_src[merged.keep], kind="stable")
+    ts_all = ts_src[merged.keep][order]
+    bpm_all = bpm_src[merged.keep][order]
+    sid_all = sid_src[merged.keep][order]
     first = np.ones(ts_all.size, bool)
-    first[1:] = ts_all[1:] != ts_all[:-1]
-    ts_all, bpm_all = ts_all[first], bpm_all[first]
+    first[1:] = ts_all[1:] != ts_all[:-1]  # equal instants in two equally ranked sources
+    ts_all, bpm_all, sid_all = ts_all[first], bpm_all[first], sid_all[first]
     t_s = ts_all / 1e6
     dt = dhr.sample_durations(t_s, max_gap_s=cfg.max_gap_s).dt_s if ts_all.size else np.empty(0)
     cov = (
@@ -160,7 +185,7 @@ def compute_participant(
     )
     days_all = local_days(ts_all, tz)
     hrmax_all = an.hr_max_day(days_all)
-    ban_all, _edw_all, mod_all, vig_all = _per_sample_load(bpm_all, dt, hrmax_all, an, cfg)
+    ban_all, edw_all, mod_all, vig_all = _per_sample_load(bpm_all, dt, hrmax_all, an, cfg)
 
     # --- sessions, each from its own source's samples within [start, end] ---
     sess_rows: dict[str, list[Any]] = {k: [] for k in _SESSION_COLS}
@@ -205,6 +230,8 @@ def compute_participant(
         for k, v in zip(_SESSION_COLS, row, strict=True):
             sess_rows[k].append(v)
 
+    _link_sessions(sess_rows, rank, ts_all, sid_all, (ban_all, edw_all, mod_all, vig_all))
+    counted = np.array(sess_rows["counted"], bool)
     sess_days = np.array(sess_rows["day"], "datetime64[D]")
     if ts_all.size == 0 and sess_days.size == 0:
         return {}
@@ -214,11 +241,13 @@ def compute_participant(
     n = int((d1 - d0).astype(np.int64)) + 1
     days = d0 + np.arange(n)
     idx_all = (days_all - d0).astype(np.int64)
-    idx_sess = (sess_days - d0).astype(np.int64)
+    # Daily totals count each exercise once: the primary session of each linked group, with the
+    # dose of the merged (best-source) samples over the group's time range.
+    idx_sess = (sess_days[counted] - d0).astype(np.int64)
 
     n_sess = np.bincount(idx_sess, minlength=n).astype(np.int32)
-    s_ban = np.array(sess_rows["trimp_banister"], np.float64)
-    s_edw = np.array(sess_rows["trimp_edwards"], np.float64)
+    s_ban = np.array(sess_rows["dose_trimp_banister"], np.float64)[counted]
+    s_edw = np.array(sess_rows["dose_trimp_edwards"], np.float64)[counted]
     trimp_ban = _sum_or_nan(idx_sess, s_ban, n) if s_ban.size else np.zeros(n)
     trimp_edw = _sum_or_nan(idx_sess, s_edw, n) if s_edw.size else np.zeros(n)
     if np.isnan(s_ban).all() and s_ban.size:
@@ -302,7 +331,7 @@ def compute_participant(
     weeks = dload.iso_week_start(days)
     wk, widx = np.unique(weeks, return_inverse=True)
     m = wk.size
-    s_dur = np.array(sess_rows["duration_s"], np.float64)
+    s_dur = np.array(sess_rows["duration_s"], np.float64)[counted]
     w_sess = np.bincount(widx, weights=n_sess, minlength=m).astype(np.int32)
     w_mod = np.bincount(widx, weights=np.nan_to_num(mod_min), minlength=m)
     w_vig = np.bincount(widx, weights=np.nan_to_num(vig_min), minlength=m)
@@ -355,6 +384,45 @@ def compute_participant(
     return {"sessions": sessions, "daily_load": daily, "load_series": series, "weekly_dose": weekly}
 
 
+def _link_sessions(
+    rows: dict[str, list[Any]],
+    rank: dict[int, int],
+    ts_all: npt.NDArray[np.int64],
+    sid_all: npt.NDArray[np.int64],
+    per_sample: tuple[F64, F64, F64, F64],
+) -> None:
+    """Link sessions that overlap in time (one exercise recorded twice, or by two devices):
+    the session from the best-ranked source (then the longest) is counted, the others get
+    ``duplicate_of``. The counted session's ``dose_*`` values sum the merged per-sample
+    contributions over the group's whole time range, so each second counts once."""
+    k = len(rows["session_id"])
+    for col in _LINK_COLS:
+        rows[col] = [None] * k
+    if k == 0:
+        return
+    start = np.array(rows["start_ts"], np.int64)
+    end = np.array(rows["end_ts"], np.int64)
+    groups = overlap_groups(start, end)
+    src_rank = np.array([rank.get(int(s), 1 << 30) for s in rows["source_id"]], np.int64)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        best = members[np.lexsort((-(end - start)[members], src_rank[members]))][0]
+        a = int(np.searchsorted(ts_all, start[members].min(), "left"))
+        b = int(np.searchsorted(ts_all, end[members].max(), "right"))
+        dose = [float(np.sum(x[a:b])) if b > a else np.nan for x in per_sample]
+        used = ",".join(str(v) for v in np.unique(sid_all[a:b]).tolist()) or None
+        for m in members.tolist():
+            primary = m == best
+            rows["counted"][m] = primary
+            rows["duplicate_of"][m] = None if primary else rows["session_id"][best]
+            for col, v in zip(_DOSE_COLS, dose, strict=True):
+                rows[col][m] = v if primary else None
+            rows["dose_sources"][m] = used if primary else None
+
+
+_DOSE_COLS = ("dose_trimp_banister", "dose_trimp_edwards", "dose_hr_mod_min", "dose_hr_vig_min")
+_LINK_COLS = ("duplicate_of", "counted", *_DOSE_COLS, "dose_sources")
+
 _SESSION_COLS = (
     "session_id",
     "participant_id",
@@ -395,6 +463,13 @@ _SESSION_TYPES: dict[str, pa.DataType] = {
     "hr_rest_bpm": pa.float64(),
     "hr_max_bpm": pa.float64(),
     "params_id": pa.string(),
+    "duplicate_of": pa.int64(),
+    "counted": pa.bool_(),
+    "dose_trimp_banister": pa.float64(),
+    "dose_trimp_edwards": pa.float64(),
+    "dose_hr_mod_min": pa.float64(),
+    "dose_hr_vig_min": pa.float64(),
+    "dose_sources": pa.string(),
 }
 
 DERIVED = ("sessions", "daily_load", "load_series", "weekly_dose")

@@ -1,0 +1,1024 @@
+"""Apple Health importer: heart rate, RR, vendor day series and workouts from ``export.xml``.
+
+The Health app's "Export All Health Data" writes ``export.zip`` holding ``export.xml``; the
+archive module opens the zip and hands us that member as a binary stream. What is read (element
+and attribute names as Apple writes them; the DTD at the top of every export declares them):
+
+* ``Record`` (attributes ``type``, ``sourceName``, ``device``, ``unit``, ``startDate``,
+  ``endDate``, ``value``):
+
+  - ``HKQuantityTypeIdentifierHeartRate`` (``count/min``) -> :attr:`Recording.hr`, at
+    ``startDate``;
+  - ``HKQuantityTypeIdentifierRestingHeartRate`` -> vendor ``resting_hr_bpm``,
+    ``HeartRateVariabilitySDNN`` -> ``hrv_sdnn_ms``, ``StepCount`` -> ``steps``,
+    ``AppleExerciseTime`` -> ``exercise_minutes``, ``ActiveEnergyBurned`` ->
+    ``energy_active_kcal`` (kJ, J, cal converted), ``DistanceWalkingRunning`` -> ``distance_m``
+    (km, mi, ft, yd, cm converted). Each value covers ``[startDate, endDate)``. One
+    :class:`VendorSeries` per kind *and* ``sourceName`` (its ``origin``): iPhone and watch
+    both count steps for the same minutes, and the pipeline must be able to choose.
+* ``HeartRateVariabilityMetadataList/InstantaneousBeatsPerMinute`` (``bpm``, ``time``) inside an
+  HRV record -> :attr:`Recording.rr`. These are *not* measured RR intervals: Apple gives an
+  instantaneous heart rate per beat, as an integer bpm, so ``rr_ms = 60000 / bpm`` is derived
+  (quantised: 60 bpm -> 1000 ms, 61 -> 983.6 ms) and stamped at the beat's time. ``time`` is a
+  local wall-clock time of day without date or offset, written in the exporting phone's locale
+  (``7:43:12.34 PM``, ``19:43:12,34``, U+202F before ``PM`` on iOS 17). It is placed on the
+  record's local date in the record's UTC offset; a list that runs past local midnight moves to
+  the next day. The phone formats ``time`` in *its* zone at export, which after travel is not
+  the record's: when the first beat then falls outside ``[startDate - 60 s, endDate + 60 s]``
+  the list is moved by the whole number of quarter hours that brings it back (counted in a
+  warning).
+* ``Workout`` (``workoutActivityType``, ``duration`` + ``durationUnit``, ``startDate``,
+  ``endDate``; newer exports: child ``WorkoutStatistics`` of type HeartRate with ``average`` and
+  ``maximum``) -> :class:`ActivityInfo` (``timer_s`` = duration, ``elapsed_s`` = end - start).
+  Statistics inside a ``WorkoutActivity`` (one leg of a multisport workout) are used only when
+  the workout has none of its own.
+* ``HealthData/@locale``, ``ExportDate/@value`` and the year of birth and sex from ``Me`` go to
+  ``meta``. ``Record`` elements inside a ``Correlation`` repeat top-level ones (the DTD says
+  so) and are skipped.
+
+Dates are ``YYYY-MM-DD HH:MM:SS ±HHMM`` (iOS 8 wrote ``YYYYMMDDHHMMSS±HHMM``), each with the
+offset in effect when it was recorded, which changes with travel and daylight saving. They are
+parsed as arrays (:func:`parse_dates`): no per-record ``datetime``.
+
+Heart-rate sensor (:attr:`Recording.sensor`): each HR record's ``sourceName`` and device name
+(``device`` ``name:...``) are matched against chest straps (Polar H7/H9/H10, Wahoo TICKR,
+Garmin HRM, ...) and watches (``Watch`` in the name). ``"chest_strap"`` when strap records are
+more than half of all HR, ``"optical"`` when every HR record is from a watch, else
+``"unknown"``. ``meta["hr_sources"]`` lists every ``sourceName`` with its HR count.
+
+Safety (:mod:`actidose.ingest.xmlsafe`): the prolog is checked first (any ``<!ENTITY`` is
+refused, and so is a DOCTYPE that points to an external DTD); then the DOCTYPE is replaced by
+blanks of the same length (newlines kept, so lines and byte offsets stay true) before libxml2
+sees it. Nothing in the DTD is ever interpreted; this is also what makes the malformed DTD of
+iOS 16 exports (``ATTLIST`` declarations never closed, see ``apple_health_writer.DTD_IOS16``)
+harmless. The parser expands no entity and touches no network. Control characters, which iOS
+16 leaves in some values (U+000B), are not XML: when libxml2 stops at one, a seekable stream is
+read again with C0 controls replaced by spaces, and a warning says how many.
+
+Speed and memory: lxml's parser-target interface (SAX) is fed 1 MiB chunks; a ``start``
+callback copies the few attributes needed into lists, which are converted to numpy arrays every
+16 MiB. No element tree is built. Memory stays bounded by the output arrays (16 bytes per HR
+sample) plus one flush window; ``benchmarks/apple_health_bench.py`` measures it against a plain
+``lxml.etree.iterparse`` pass over the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Final
+
+import numpy as np
+import numpy.typing as npt
+from lxml import etree
+
+from actidose.errors import InputError
+from actidose.ingest import xmlsafe
+from actidose.recording import (
+    TS_DTYPE,
+    ActivityInfo,
+    HRSeries,
+    ReadContext,
+    Recording,
+    RRSeries,
+    VendorSeries,
+)
+
+__all__ = ["BadDate", "detect", "parse_beat_times", "parse_dates", "read"]
+
+_ROOT: Final = b"HealthData"
+_HR: Final = "HKQuantityTypeIdentifierHeartRate"
+_HRV: Final = "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"
+_Q: Final = "HKQuantityTypeIdentifier"
+
+#: Record type -> (vendor kind, our unit, {Apple unit: factor to our unit}).
+_VENDOR: Final[dict[str, tuple[str, str, dict[str, float]]]] = {
+    _Q + "RestingHeartRate": ("resting_hr_bpm", "bpm", {"count/min": 1.0, "count/s": 60.0}),
+    _HRV: ("hrv_sdnn_ms", "ms", {"ms": 1.0, "s": 1000.0}),
+    _Q + "StepCount": ("steps", "steps", {"count": 1.0}),
+    _Q + "AppleExerciseTime": ("exercise_minutes", "min", {"min": 1.0, "s": 1 / 60, "hr": 60.0}),
+    _Q + "ActiveEnergyBurned": (
+        "energy_active_kcal",
+        "kcal",
+        {"kcal": 1.0, "Cal": 1.0, "kJ": 1 / 4.184, "J": 1 / 4184.0, "cal": 1 / 1000.0},
+    ),
+    _Q + "DistanceWalkingRunning": (
+        "distance_m",
+        "m",
+        {"m": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144, "cm": 0.01},
+    ),
+}
+_HR_UNITS: Final = {"count/min": 1.0, "count/s": 60.0}
+_DURATION_UNITS: Final = {"min": 60.0, "s": 1.0, "hr": 3600.0, "h": 3600.0, "ms": 0.001}
+
+#: ``HKWorkoutActivityType...`` -> (sport, sub_sport) in the FIT vocabulary used everywhere
+#: else; other types become the snake_case of their name (``Yoga`` -> ``"yoga"``).
+_SPORTS: Final[dict[str, tuple[str, str | None]]] = {
+    "Running": ("running", None),
+    "Cycling": ("cycling", None),
+    "Walking": ("walking", None),
+    "Hiking": ("hiking", None),
+    "Swimming": ("swimming", None),
+    "Rowing": ("rowing", None),
+    "HighIntensityIntervalTraining": ("hiit", None),
+    "TraditionalStrengthTraining": ("training", "strength_training"),
+    "FunctionalStrengthTraining": ("training", "strength_training"),
+    "Elliptical": ("fitness_equipment", "elliptical"),
+    "StairClimbing": ("fitness_equipment", "stair_climbing"),
+    "CrossCountrySkiing": ("cross_country_skiing", None),
+    "Soccer": ("soccer", None),
+    "Basketball": ("basketball", None),
+    "Tennis": ("tennis", None),
+    "Other": ("generic", None),
+}
+
+_STRAP: Final = re.compile(
+    r"polar\s*h\d+|\bh(?:7|9|10)\b|tickr|\bhrm\b|\bhrm[-\s]?(?:pro|dual|run|tri|swim|fit)"
+    r"|heart\s*rate\s*(?:belt|strap)|chest\s*strap|\bcoospo\b|\bmovesense\b|smart\s*sensor",
+    re.I,
+)
+_WATCH: Final = re.compile(r"watch", re.I)
+_DEVICE_NAME: Final = re.compile(r"\bname:([^,>]*)")
+
+CHUNK: Final = 1 << 20  # bytes fed to libxml2 at a time
+FLUSH: Final = 16 << 20  # bytes between conversions of the collected strings to arrays
+_QUARTER_H_S: Final = 900
+_US: Final = 1_000_000
+_MAX_OFFSET_S: Final = 14 * 3600
+
+_CTRL: Final = bytes(c for c in range(32) if c not in (9, 10, 13))
+_CTRL_TO_SPACE: Final = bytes(32 if c in _CTRL else c for c in range(256))
+_KEEP_NEWLINES: Final = bytes(c if c in (10, 13) else 32 for c in range(256))
+_DOCTYPE: Final = re.compile(rb"<!DOCTYPE", re.I)
+_COMMENT: Final = re.compile(rb"<!--.*?-->", re.S)
+_EXTERNAL_ID: Final = re.compile(rb"<!DOCTYPE\s+[^\s\[>]+\s+(?:SYSTEM|PUBLIC)\b", re.I)
+_ENCODING: Final = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_UTF8_NAMES: Final = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
+
+
+def detect(head: bytes) -> bool:
+    """True when ``head`` (the first bytes of a file; 4 KiB suffice) is an Apple Health export:
+    its root element is ``HealthData``, or it starts (after the XML declaration) with
+    ``<!DOCTYPE HealthData`` whose long internal DTD hides the root beyond ``head``."""
+    if xmlsafe.root_name(head) == _ROOT:
+        return True
+    body = _COMMENT.sub(b"", xmlsafe.skip_leading_space(head))
+    if body.startswith(b"<?xml"):
+        end = body.find(b"?>")
+        body = body[end + 2 :].lstrip(b" \t\r\n") if end >= 0 else b""
+    return re.match(rb"<!DOCTYPE\s+HealthData[\s\[>]", body) is not None
+
+
+def read(
+    fp: BinaryIO,
+    *,
+    path: str,
+    salvage: bool = False,
+    ctx: ReadContext,
+) -> Recording:
+    """Read an Apple Health ``export.xml`` stream into a :class:`Recording`
+    (``format="apple_health"``, ``kind="allday"``, workouts in ``activities``).
+
+    ``fp`` is a binary stream positioned at the start of the XML (seekability is used only to
+    re-read a file that holds control characters and to give the byte offset of a syntax
+    error). Every failure is an :class:`InputError` with ``path`` and, where known, the line
+    and byte ``offset``: empty stream, not UTF-8, root other than ``HealthData``, entity
+    declarations or an external DTD (refused), malformed XML, truncation ("truncated at line
+    N"), an unreadable date. With ``salvage=True`` damage stops the reading and what was read
+    before it is returned with ``salvaged=True`` and ``salvage_reason``; if nothing usable
+    precedes the damage the error is raised anyway.
+
+    HR is returned raw (no range filter, no de-duplication; a value that is not a number is
+    NaN, counted in a warning): the pipeline applies the sample rules to every format alike.
+    See the module docstring for what is read and how RR, offsets and the sensor are derived.
+    """
+    del ctx  # every Apple date carries its own UTC offset: no time zone needed
+    base = _tell(fp)
+    head = fp.read(xmlsafe.PROLOG_LIMIT)
+    if not isinstance(head, bytes | bytearray):
+        raise InputError("not a binary stream", path=path, offset=0)
+    head = bytes(head)
+    if not head:
+        raise InputError("empty file", path=path, offset=0)
+    head = _prepare_head(head, path)
+    try:
+        return _parse(fp, head, base, path, salvage, sanitize=False)
+    except _ControlCharacters as exc:
+        # read again from just after the head, this time replacing control characters
+        if base is None or not _seek(fp, base + len(head)):
+            raise exc.error from None
+        return _parse(fp, head, base, path, salvage, sanitize=True)
+
+
+# --- prolog ----------------------------------------------------------------------------------
+
+
+def _prepare_head(head: bytes, path: str) -> bytes:
+    """Check the prolog and blank the DOCTYPE (same length, newlines kept)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00")) or head[1:2] == b"\x00":
+        raise InputError(
+            "not UTF-8 (UTF-16/32 text; Apple Health exports are UTF-8)", path=path, offset=0
+        )
+    m = _ENCODING.match(xmlsafe.skip_leading_space(head))
+    if m is not None and m.group(1).lower() not in _UTF8_NAMES:
+        enc = m.group(1).decode("ascii")
+        raise InputError(
+            f"XML declares encoding {enc!r} (Apple Health exports are UTF-8)", path=path, offset=0
+        )
+    xmlsafe.check_prolog(io.BytesIO(head), path, allow_doctype=True)
+    body = _COMMENT.sub(lambda c: b" " * len(c.group(0)), head)
+    doctype = _DOCTYPE.search(body)
+    root = xmlsafe.root_name(head)
+    if doctype is not None and (root is None or body.find(b"<" + root) > doctype.start()):
+        if _EXTERNAL_ID.match(body, doctype.start()):
+            raise InputError(
+                "XML refers to an external DTD (refused: never loaded; no Apple Health export "
+                "has one)",
+                path=path,
+                offset=doctype.start(),
+            )
+        end = _doctype_end(body, doctype.end())
+        if end is not None:
+            blank = head[doctype.start() : end].translate(_KEEP_NEWLINES)
+            head = head[: doctype.start()] + blank + head[end:]
+    if root is not None and root != _ROOT:
+        raise InputError(
+            f"not an Apple Health export (root element <{root.decode('utf-8', 'replace')}>, "
+            "expected <HealthData>)",
+            path=path,
+            offset=0,
+        )
+    return head
+
+
+def _doctype_end(body: bytes, pos: int) -> int | None:
+    """Index just past the DOCTYPE that starts before ``pos``, or None when it does not end
+    within ``body``. An internal subset ends at ``]`` + optional space + ``>``."""
+    bracket = body.find(b"[", pos)
+    gt = body.find(b">", pos)
+    if gt < 0:
+        return None
+    if bracket < 0 or gt < bracket:
+        return gt + 1
+    m = re.compile(rb"\]\s*>").search(body, bracket)
+    return m.end() if m else None
+
+
+def _sanitize(chunk: bytes) -> tuple[bytes, int]:
+    """``chunk`` with C0 control characters (not tab, CR, LF) replaced by spaces, and how many.
+    Safe on UTF-8: bytes below 0x20 never occur inside a multi-byte sequence."""
+    n = len(chunk) - len(chunk.translate(None, _CTRL))
+    return (chunk.translate(_CTRL_TO_SPACE), n) if n else (chunk, 0)
+
+
+# --- the parse loop --------------------------------------------------------------------------
+
+
+class _ControlCharacters(Exception):
+    def __init__(self, error: InputError) -> None:
+        self.error = error
+
+
+def _parse(
+    fp: BinaryIO, head: bytes, base: int | None, path: str, salvage: bool, *, sanitize: bool
+) -> Recording:
+    col = _Collector(path)
+    parser = xmlsafe.parser(target=col)
+    offset = 0  # bytes fed so far
+    replaced = 0
+    damage: InputError | None = None
+    chunk = head
+    try:
+        while chunk:
+            if sanitize:
+                chunk, n = _sanitize(chunk)
+                replaced += n
+            col.window.append((offset, chunk))
+            try:
+                parser.feed(chunk)
+            except etree.XMLSyntaxError as exc:
+                raise _syntax_error(exc, fp, base, path, offset + len(chunk), sanitize) from None
+            offset += len(chunk)
+            if offset - col.window[0][0] >= FLUSH:
+                col.flush()
+            chunk = fp.read(CHUNK)
+        try:
+            parser.close()
+        except etree.XMLSyntaxError as exc:
+            if exc.code == 9 and not sanitize:  # XML_ERR_INVALID_CHAR
+                raise _ControlCharacters(xmlsafe.xml_error(exc, path)) from None
+            line = f"line {exc.position[0]}, " if exc.position else ""
+            raise InputError(
+                f"truncated at {line}byte {offset}: {exc.msg}", path=path, offset=offset
+            ) from None
+        col.flush()
+    except InputError as exc:
+        if not salvage:
+            raise
+        damage = exc
+        with contextlib.suppress(InputError):  # a bad date: what precedes it was kept
+            col.flush()
+    rec = col.recording()
+    if replaced:
+        rec.warnings.append(
+            f"{replaced} control character(s) (not allowed in XML; iOS 16 writes U+000B) "
+            "replaced by spaces"
+        )
+    if damage is not None:
+        if not col.anything():
+            raise damage
+        rec.salvaged = True
+        rec.salvage_reason = str(damage.reason)
+    return rec
+
+
+def _syntax_error(
+    exc: etree.XMLSyntaxError,
+    fp: BinaryIO,
+    base: int | None,
+    path: str,
+    fed: int,
+    sanitized: bool,
+) -> InputError:
+    err = xmlsafe.xml_error(exc, path)
+    if exc.code == 9 and not sanitized:  # XML_ERR_INVALID_CHAR
+        raise _ControlCharacters(err)
+    pos = exc.position
+    at = _line_offset(fp, base, pos[0], pos[1]) if pos and base is not None else None
+    if at is None:
+        err.offset = fed
+        err.reason += f" (within the first {fed} bytes)"
+    else:
+        err.offset = at
+        err.reason += f" (byte {at})"
+    return err
+
+
+def _line_offset(fp: BinaryIO, base: int, line: int, column: int) -> int | None:
+    """Byte offset of ``line``:``column`` (1-based) by reading a seekable stream again
+    (error path only)."""
+    try:
+        fp.seek(base)
+    except (OSError, ValueError):
+        return None
+    seen = 1
+    pos = 0
+    while True:
+        block = fp.read(CHUNK)
+        if not block:
+            return None
+        n = block.count(b"\n")
+        if seen + n >= line:
+            i = -1
+            for _ in range(line - seen):
+                i = block.index(b"\n", i + 1)
+            return pos + i + 1 + max(column - 1, 0)
+        seen += n
+        pos += len(block)
+
+
+def _tell(fp: BinaryIO) -> int | None:
+    try:
+        return fp.tell() if fp.seekable() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _seek(fp: BinaryIO, pos: int) -> bool:
+    try:
+        fp.seek(pos)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+# --- the SAX target --------------------------------------------------------------------------
+
+
+@dataclass
+class _Buf:
+    """Strings of one (record type, source, unit) between two flushes."""
+
+    start: list[str] = field(default_factory=list)
+    end: list[str] = field(default_factory=list)
+    value: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Parts:
+    """Converted arrays of one vendor (kind, source)."""
+
+    kind: str
+    unit: str
+    origin: str
+    start: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    end: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    value: list[npt.NDArray[np.float64]] = field(default_factory=list)
+
+
+@dataclass
+class _Workout:
+    attrib: dict[str, str]
+    hr: tuple[str | None, str | None, str | None] | None = None  # average, maximum, unit
+    leg_hr: tuple[str | None, str | None, str | None] | None = None
+
+
+class _Collector:
+    """lxml parser target: ``start`` copies the attributes we need into lists; ``end`` is a
+    C-level ``deque.append`` that only remembers the last closed tag, which is how a
+    ``Correlation`` or ``WorkoutActivity`` is known to be closed without a Python call per end
+    tag."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.window: list[tuple[int, bytes]] = []  # chunks fed since the last flush
+        self._ends: deque[str] = deque(maxlen=1)
+        self.end = self._ends.append
+        self._scope: str | None = None  # an open Correlation or WorkoutActivity
+        # heart rate
+        self.hr_date: list[str] = []
+        self.hr_value: list[str] = []
+        self.hr_odd_unit: list[tuple[int, str | None]] = []  # (index in this window, unit)
+        self.hr_src: dict[tuple[str | None, str | None], int] = {}
+        # vendor series, HRV records (for their beats) and beats
+        self.bufs: dict[tuple[str, str, str], _Buf] = {}
+        self.hrv_start: list[str] = []
+        self.hrv_end: list[str] = []
+        self.n_hrv = 0  # HRV records before this window
+        self.beat_bpm: list[str] = []
+        self.beat_time: list[str] = []
+        self.beat_rec: list[int] = []
+        self.workouts: list[_Workout] = []
+        self.meta: dict[str, str] = {}
+        # converted
+        self.hr_ts: list[npt.NDArray[np.int64]] = []
+        self.hr_bpm: list[npt.NDArray[np.float64]] = []
+        self.offsets: dict[int, int] = {}
+        self.parts: dict[tuple[str, str], _Parts] = {}
+        self.hrv_utc: list[npt.NDArray[np.int64]] = []
+        self.hrv_off: list[npt.NDArray[np.int64]] = []
+        self.hrv_utc_end: list[npt.NDArray[np.int64]] = []
+        self.rr_ts: list[npt.NDArray[np.int64]] = []
+        self.rr_ms: list[npt.NDArray[np.float64]] = []
+        self.warn: dict[str, int] = {}
+
+    # lxml calls these -------------------------------------------------------------------------
+    def start(self, tag: str, a: Mapping[str, str]) -> None:
+        if self._scope is not None and self._ends and self._ends[0] == self._scope:
+            self._scope = None
+        if tag == "MetadataEntry":
+            return
+        if tag == "Record":
+            t = a.get("type")
+            if t == _HR:
+                if self._scope == "Correlation":
+                    return
+                self.hr_date.append(a.get("startDate", ""))
+                self.hr_value.append(a.get("value", ""))
+                if a.get("unit") != "count/min":
+                    self.hr_odd_unit.append((len(self.hr_date) - 1, a.get("unit")))
+                key = (a.get("sourceName"), a.get("device"))
+                self.hr_src[key] = self.hr_src.get(key, 0) + 1
+            elif t in _VENDOR:
+                if self._scope == "Correlation":
+                    return
+                key3 = (t, a.get("sourceName", ""), a.get("unit", ""))
+                buf = self.bufs.get(key3)
+                if buf is None:
+                    buf = self.bufs[key3] = _Buf()
+                sd = a.get("startDate", "")
+                ed = a.get("endDate", "")
+                buf.start.append(sd)
+                buf.end.append(ed)
+                buf.value.append(a.get("value", ""))
+                if t == _HRV:
+                    self.hrv_start.append(sd)
+                    self.hrv_end.append(ed)
+        elif tag == "InstantaneousBeatsPerMinute":
+            n = self.n_hrv + len(self.hrv_start)
+            if n:
+                self.beat_bpm.append(a.get("bpm", ""))
+                self.beat_time.append(a.get("time", ""))
+                self.beat_rec.append(n - 1)
+        elif tag == "Workout":
+            self.workouts.append(_Workout(dict(a)))
+        elif tag == "WorkoutStatistics":
+            if self.workouts and a.get("type") == _HR:
+                stat = (a.get("average"), a.get("maximum"), a.get("unit"))
+                if self._scope == "WorkoutActivity":
+                    self.workouts[-1].leg_hr = self.workouts[-1].leg_hr or stat
+                else:
+                    self.workouts[-1].hr = stat
+        elif tag in ("Correlation", "WorkoutActivity"):
+            self._scope = tag
+            self._ends.clear()
+        elif tag == "HealthData":
+            self.meta["locale"] = a.get("locale", "")
+        elif tag == "ExportDate":
+            self.meta["export_date"] = a.get("value", "")
+        elif tag == "Me":
+            dob = a.get("HKCharacteristicTypeIdentifierDateOfBirth", "")
+            if re.match(r"\d{4}-", dob):
+                self.meta["birth_year"] = dob[:4]
+            sex = a.get("HKCharacteristicTypeIdentifierBiologicalSex", "")
+            sex = {"HKBiologicalSexFemale": "f", "HKBiologicalSexMale": "m"}.get(sex, "")
+            if sex:
+                self.meta["sex"] = sex
+
+    def close(self) -> None:
+        return None
+
+    # conversion -------------------------------------------------------------------------------
+    def _count(self, what: str, n: int = 1) -> None:
+        self.warn[what] = self.warn.get(what, 0) + n
+
+    def _dates(self, values: list[str], what: str) -> tuple[npt.NDArray[np.int64], ...]:
+        try:
+            return parse_dates(values)
+        except BadDate as exc:
+            raise self._date_error(values[exc.index], what) from None
+
+    def _date_error(self, bad: str, what: str) -> InputError:
+        off = self._offset_of(bad)
+        where = f" at byte {off}" if off is not None else ""
+        return InputError(f"unreadable {what} {bad!r}{where}", path=self.path, offset=off)
+
+    def _offset_of(self, text: str) -> int | None:
+        if not self.window:
+            return None
+        needle = f'"{text}"'.encode("utf-8", "replace")
+        data = b"".join(c for _, c in self.window)
+        i = data.find(needle)
+        return self.window[0][0] + (i + 1 if i >= 0 else 0)
+
+    def flush(self) -> None:
+        """Convert the strings collected since the last flush to arrays. On a bad date the
+        values before it are kept (for salvage) and an InputError is raised."""
+        try:
+            self._flush_hr()
+            self._flush_vendor()
+            self._flush_beats()
+        finally:
+            self.window.clear()
+
+    def _flush_hr(self) -> None:
+        if not self.hr_date:
+            return
+        dates, values, odd = self.hr_date, self.hr_value, self.hr_odd_unit
+        self.hr_date, self.hr_value, self.hr_odd_unit = [], [], []
+        try:
+            utc, off = parse_dates(dates)
+        except BadDate as exc:
+            keep = exc.index
+            if keep:  # the samples before the bad one stay (for salvage)
+                utc, off = parse_dates(dates[:keep])
+                self._add_hr_arrays(utc, off, values[:keep], [(i, u) for i, u in odd if i < keep])
+            raise self._date_error(dates[keep], "heart rate startDate") from None
+        self._add_hr_arrays(utc, off, values, odd)
+
+    def _add_hr_arrays(
+        self,
+        utc: npt.NDArray[np.int64],
+        off: npt.NDArray[np.int64],
+        values: list[str],
+        odd: list[tuple[int, str | None]],
+    ) -> None:
+        bpm = _floats(values)
+        nan = int(np.count_nonzero(np.isnan(bpm)))
+        if nan:
+            self._count("heart rate value(s) that are not numbers (kept as NaN)", nan)
+        for i, unit in odd:
+            factor = _HR_UNITS.get(unit or "")
+            if factor is None:
+                bpm[i] = np.nan
+                self._count(f"heart rate value(s) in unit {unit!r} (kept as NaN)")
+            else:
+                bpm[i] *= factor
+        self.hr_ts.append(utc)
+        self.hr_bpm.append(bpm)
+        u, c = np.unique(off, return_counts=True)
+        for o, k in zip(u.tolist(), c.tolist(), strict=True):
+            self.offsets[o] = self.offsets.get(o, 0) + k
+
+    def _flush_vendor(self) -> None:
+        bufs, self.bufs = self.bufs, {}
+        hrv_start, hrv_end = self.hrv_start, self.hrv_end
+        self.hrv_start, self.hrv_end = [], []
+        if hrv_start:
+            s_utc, s_off = self._dates(hrv_start, "HRV startDate")
+            e_utc, _ = self._dates(hrv_end, "HRV endDate")
+            self.hrv_utc.append(s_utc)
+            self.hrv_off.append(s_off)
+            self.hrv_utc_end.append(e_utc)
+            self.n_hrv += len(hrv_start)
+        for (rtype, source, unit), buf in bufs.items():
+            kind, our_unit, units = _VENDOR[rtype]
+            factor = units.get(unit)
+            if factor is None:
+                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(buf.value))
+                continue
+            s_utc, _ = self._dates(buf.start, kind + " startDate")
+            e_utc, _ = self._dates(buf.end, kind + " endDate")
+            val = _floats(buf.value) * factor
+            ok = ~np.isnan(val)
+            if not ok.all():
+                self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
+            parts = self.parts.get((kind, source))
+            if parts is None:
+                parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
+            parts.start.append(s_utc[ok])
+            parts.end.append(e_utc[ok])
+            parts.value.append(val[ok])
+
+    def _flush_beats(self) -> None:
+        if not self.beat_bpm:
+            return
+        bpm_s, times, recs = self.beat_bpm, self.beat_time, self.beat_rec
+        self.beat_bpm, self.beat_time, self.beat_rec = [], [], []
+        rec = np.asarray(recs, np.int64)
+        rec_utc = np.concatenate(self.hrv_utc)[rec]
+        rec_off = np.concatenate(self.hrv_off)[rec]
+        rec_end = np.concatenate(self.hrv_utc_end)[rec]
+        sod_us, ok = parse_beat_times(times)
+        bpm = _floats(bpm_s)
+        ok &= bpm > 0  # NaN compares False
+        if not ok.all():
+            self._count(
+                "instantaneous bpm value(s) or time(s) unreadable (skipped)", int((~ok).sum())
+            )
+        ts, shifted = _place_beats(rec, rec_utc, rec_off, rec_end, sod_us, ok)
+        if shifted:
+            self._count(
+                "HRV beat list(s) written in another UTC offset than their record (moved by "
+                "whole quarter hours into the record)",
+                shifted,
+            )
+        self.rr_ts.append(ts[ok])
+        self.rr_ms.append(60000.0 / bpm[ok])
+
+    # result -----------------------------------------------------------------------------------
+    def anything(self) -> bool:
+        return bool(self.hr_ts or self.parts or self.workouts or self.rr_ts)
+
+    def recording(self) -> Recording:
+        rec = Recording(format="apple_health", kind="allday")
+        if self.hr_ts:
+            ts = np.concatenate(self.hr_ts) * _US
+            rec.hr = HRSeries(ts.astype(TS_DTYPE), np.concatenate(self.hr_bpm))
+        if self.rr_ts:
+            rec.rr = RRSeries(
+                np.concatenate(self.rr_ts).astype(TS_DTYPE), np.concatenate(self.rr_ms)
+            )
+        for (kind, source), p in sorted(self.parts.items()):
+            if not p.start:
+                continue
+            start = np.concatenate(p.start)
+            end = np.concatenate(p.end)
+            rec.vendor.append(
+                VendorSeries(
+                    kind=kind,
+                    unit=p.unit,
+                    start=(start * _US).astype(TS_DTYPE),
+                    duration_s=(end - start).astype(np.float64),
+                    value=np.concatenate(p.value),
+                    origin=source or None,
+                )
+            )
+        rec.activities = self._activities()
+        self._sources(rec)
+        if self.offsets:
+            common = max(self.offsets.items(), key=lambda kv: kv[1])[0]
+            rec.utc_offset_s = int(common)
+            rec.meta["utc_offsets"] = "; ".join(
+                f"{_offset_text(o)} ({n})" for o, n in sorted(self.offsets.items())
+            )
+        rec.meta.update({k: v for k, v in self.meta.items() if v})
+        if not len(rec.hr):
+            rec.warnings.append("no heart rate records in this export")
+        for what, n in self.warn.items():
+            rec.warnings.append(f"{n} {what}")
+        return rec
+
+    def _sources(self, rec: Recording) -> None:
+        by_source: dict[str, int] = {}
+        by_device: dict[str, int] = {}
+        strap = watch = total = 0
+        for (source, device), n in self.hr_src.items():
+            name = ""
+            if device:
+                m = _DEVICE_NAME.search(device)
+                name = m.group(1).strip() if m else ""
+            by_source[source or "?"] = by_source.get(source or "?", 0) + n
+            if name:
+                by_device[name] = by_device.get(name, 0) + n
+            total += n
+            text = f"{source or ''} {name}"
+            if _STRAP.search(text):
+                strap += n
+            elif _WATCH.search(text):
+                watch += n
+        if not total:
+            return
+        rec.meta["hr_sources"] = "; ".join(
+            f"{s} ({n})" for s, n in sorted(by_source.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        if by_device:
+            rec.meta["hr_devices"] = "; ".join(
+                f"{s} ({n})" for s, n in sorted(by_device.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+            rec.device = max(by_device.items(), key=lambda kv: kv[1])[0]
+        if strap * 2 > total:
+            rec.sensor = "chest_strap"
+        elif watch == total:
+            rec.sensor = "optical"
+        else:
+            rec.sensor = "unknown"
+
+    def _activities(self) -> list[ActivityInfo]:
+        if not self.workouts:
+            return []
+        starts = [w.attrib.get("startDate", "") for w in self.workouts]
+        ends = [w.attrib.get("endDate", "") for w in self.workouts]
+        s_utc, _ = self._dates(starts, "Workout startDate")
+        e_utc, _ = self._dates(ends, "Workout endDate")
+        out = []
+        for w, s, e in zip(self.workouts, s_utc.tolist(), e_utc.tolist(), strict=True):
+            a = w.attrib
+            name = a.get("workoutActivityType", "").removeprefix("HKWorkoutActivityType")
+            sport, sub = _SPORTS.get(name, (_snake(name) or None, None))
+            timer = _float(a.get("duration"))
+            factor = _DURATION_UNITS.get(a.get("durationUnit", "min"))
+            timer_s = timer * factor if timer is not None and factor is not None else None
+            stat = w.hr or w.leg_hr
+            avg = mx = None
+            if stat is not None and (stat[2] in (None, "count/min")):
+                avg, mx = _float(stat[0]), _float(stat[1])
+            out.append(
+                ActivityInfo(
+                    start=np.datetime64(s * _US, "us"),
+                    end=np.datetime64(e * _US, "us"),
+                    sport=sport,
+                    sub_sport=sub,
+                    timer_s=timer_s,
+                    elapsed_s=float(e - s),
+                    avg_hr=avg,
+                    max_hr=mx,
+                )
+            )
+        return out
+
+
+# --- vectorized parsing ----------------------------------------------------------------------
+
+
+class BadDate(ValueError):
+    """A date string :func:`parse_dates` cannot read; ``index`` is its position."""
+
+    def __init__(self, index: int, text: str) -> None:
+        self.index = index
+        super().__init__(f"unreadable date {text!r} (item {index})")
+
+
+# Layouts: the column where each digit is, the separators, the column of the offset's sign.
+# YYYY-MM-DD HH:MM:SS +HHMM (iOS 9 on)
+_MODERN: Final = (
+    (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 21, 22, 23, 24),
+    ((4, "-"), (7, "-"), (10, " "), (13, ":"), (16, ":"), (19, " ")),
+    20,
+)
+# YYYYMMDDHHMMSS+HHMM (iOS 8)
+_COMPACT: Final = ((*range(14), 15, 16, 17, 18), (), 14)
+_DIM: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def parse_dates(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Apple Health dates to ``(utc_s, offset_s)``: Unix seconds (UTC) and each date's own UTC
+    offset in seconds (local - UTC), as int64 arrays.
+
+    Accepts ``YYYY-MM-DD HH:MM:SS ±HHMM`` (every export since iOS 9) and ``YYYYMMDDHHMMSS±HHMM``
+    (iOS 8). Fields are checked (month 1-12, the day within its month, leap years, hours < 24,
+    minutes and seconds < 60, offset within ±14:00); the first string that fails raises
+    :class:`BadDate` with its index. Works on whole arrays (one ``"".join``, fixed-width byte
+    columns, integer arithmetic), about 50 ns a date: no per-string ``datetime``.
+    """
+    n = len(values)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    joined = "".join(values) if all(isinstance(v, str) for v in values) else ""
+    if len(joined) == 25 * n and joined.isascii():
+        codes = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, 25)
+        utc, off, ok = _fields(codes, _MODERN)
+        if ok.all():
+            return utc, off
+    # mixed or odd lengths: each layout on its own rows
+    arr = np.array([v if isinstance(v, str) else "" for v in values], dtype="U26")
+    wide = arr.view(np.uint32).reshape(n, 26)
+    length = np.count_nonzero(wide, axis=1)
+    ascii8 = np.where(wide < 128, wide, 0).astype(np.uint8)  # non-ASCII never matches
+    utc = np.zeros(n, np.int64)
+    off = np.zeros(n, np.int64)
+    ok = np.zeros(n, bool)
+    for width, layout in ((25, _MODERN), (19, _COMPACT)):
+        rows = np.flatnonzero(length == width)
+        if rows.size:
+            utc[rows], off[rows], ok[rows] = _fields(ascii8[rows, :width], layout)
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        i = int(bad[0])
+        raise BadDate(i, str(values[i]))
+    return utc, off
+
+
+def _fields(
+    c: npt.NDArray[np.uint8], layout: tuple[tuple[int, ...], tuple[tuple[int, str], ...], int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """UTC seconds, offsets and validity of rows of ASCII codes in one date layout."""
+    digit_cols, seps, sign_col = layout
+    raw = c[:, list(digit_cols)] - np.uint8(48)  # wraps above 9 for every non-digit
+    ok = (raw < 10).all(axis=1)
+    for col, ch in seps:
+        ok &= c[:, col] == ord(ch)
+    sg = c[:, sign_col]
+    ok &= (sg == ord("+")) | (sg == ord("-"))
+    d = raw.astype(np.int64)
+
+    def num(i: int, k: int) -> npt.NDArray[np.int64]:
+        v = d[:, i]
+        for j in range(i + 1, i + k):
+            v = v * 10 + d[:, j]
+        return v
+
+    year, month, day = num(0, 4), num(4, 2), num(6, 2)
+    hour, minute, sec = num(8, 2), num(10, 2), num(12, 2)
+    off_m = num(16, 2)
+    off = np.where(sg == ord("-"), -1, 1) * (num(14, 2) * 3600 + off_m * 60)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    dim = _DIM[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
+    ok &= (hour < 24) & (minute < 60) & (sec < 60) & (off_m < 60)
+    ok &= np.abs(off) <= _MAX_OFFSET_S
+    days = _days_from_civil(year, np.clip(month, 1, 12), day)
+    utc = days * 86400 + hour * 3600 + minute * 60 + sec - off
+    return utc, off, ok
+
+
+def _days_from_civil(
+    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible
+    Low-Level Date Algorithms", days_from_civil)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+_BEAT_W: Final = 24
+_SPACES: Final = (0x20, 0xA0, 0x202F, 0x2009)
+
+
+def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """``InstantaneousBeatsPerMinute/@time`` strings to microseconds since local midnight, and
+    which ones were readable.
+
+    ``H:MM:SS`` or ``HH:MM:SS``, optionally with a fraction after ``.`` or ``,`` (up to 6
+    digits), optionally followed by an AM/PM marker (``AM``, ``pm``, ``a.m.``; separated by a
+    space, U+00A0 or U+202F). Anything else is unreadable.
+    """
+    n = len(values)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, bool)
+    arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W}")
+    c = arr.view(np.uint32).reshape(n, _BEAT_W).astype(np.int64)
+    c = np.concatenate([c, np.zeros((n, 12), np.int64)], axis=1)  # room to look ahead
+    rows = np.arange(n)
+    d = c - 48
+    digit = (d >= 0) & (d <= 9)
+    colon = c == ord(":")
+    c1 = np.argmax(colon, axis=1)
+    ok = colon.any(axis=1) & ((c1 == 1) | (c1 == 2))
+    ok &= digit[:, 0] & np.where(c1 == 2, digit[:, 1], True)
+    hour = np.where(c1 == 2, d[:, 0] * 10 + d[:, 1], d[:, 0])
+
+    def at(k: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return c[rows, k]
+
+    def dig(k: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        ok_k = digit[rows, k]
+        return np.where(ok_k, d[rows, k], -100)
+
+    minute = dig(c1 + 1) * 10 + dig(c1 + 2)
+    ok &= at(c1 + 3) == ord(":")
+    sec = dig(c1 + 4) * 10 + dig(c1 + 5)
+    ok &= (minute >= 0) & (minute < 60) & (sec >= 0) & (sec < 60)
+    pos = c1 + 6
+    has_frac = (at(pos) == ord(".")) | (at(pos) == ord(","))
+    frac = np.zeros(n, np.int64)
+    ndig = np.zeros(n, np.int64)
+    going = has_frac.copy()
+    for k in range(1, 7):
+        dk = digit[rows, pos + k] & going
+        frac = np.where(dk, frac * 10 + d[rows, pos + k], frac)
+        ndig += dk
+        going &= dk
+    ok &= ~has_frac | (ndig > 0)
+    frac_us = frac * 10 ** (6 - ndig)
+    tail = np.where(has_frac, pos + 1 + ndig, pos)
+    cols = np.arange(c.shape[1])
+    rest = (cols[None, :] >= tail[:, None]) & (c != 0)
+    allowed = np.isin(
+        c, (*_SPACES, ord("A"), ord("a"), ord("P"), ord("p"), ord("M"), ord("m"), ord("."))
+    )
+    ok &= ~(rest & ~allowed).any(axis=1)
+    pm = (rest & ((c == ord("P")) | (c == ord("p")))).any(axis=1)
+    am = (rest & ((c == ord("A")) | (c == ord("a")))).any(axis=1)
+    marker = (rest & ((c == ord("M")) | (c == ord("m")))).any(axis=1)
+    twelve = pm | am
+    only_spaces = ~(rest & ~np.isin(c, _SPACES)).any(axis=1)
+    ok &= np.where(twelve, marker & ~(pm & am), only_spaces)
+    ok &= np.where(twelve, (hour >= 1) & (hour <= 12), hour < 24)
+    hour = np.where(twelve, hour % 12 + np.where(pm, 12, 0), hour)
+    sod = ((hour * 60 + minute) * 60 + sec) * _US + frac_us
+    return np.where(ok, sod, 0), ok
+
+
+def _place_beats(
+    rec: npt.NDArray[np.int64],
+    rec_utc: npt.NDArray[np.int64],
+    rec_off: npt.NDArray[np.int64],
+    rec_end: npt.NDArray[np.int64],
+    sod_us: npt.NDArray[np.int64],
+    ok: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int64], int]:
+    """UTC microseconds of each beat (see the module docstring) and how many records were
+    moved by quarter hours. Arrays are per beat (the record's values repeated)."""
+    local_start = rec_utc + rec_off
+    start_sod_us = (local_start % 86400) * _US
+    day_us = 86400 * _US
+    delta = sod_us - start_sod_us
+    delta = (delta + day_us // 2) % day_us - day_us // 2  # -12 h .. +12 h: crossing midnight
+    # per record: the first readable beat decides whether the list is in another offset
+    first = np.ones(rec.size, bool)
+    first[1:] = rec[1:] != rec[:-1]
+    idx = np.flatnonzero(ok)
+    lead = np.full(rec.size, -1, np.int64)
+    if idx.size:
+        # index of the first readable beat of each record, broadcast to the record's beats
+        starts = np.flatnonzero(first)
+        group = np.cumsum(first) - 1
+        first_ok = np.full(starts.size, -1, np.int64)
+        g_ok = group[idx]
+        uniq, pos = np.unique(g_ok, return_index=True)
+        first_ok[uniq] = idx[pos]
+        lead = first_ok[group]
+    lead_delta = np.where(lead >= 0, delta[np.maximum(lead, 0)], 0)
+    span_us = (rec_end - rec_utc) * _US
+    inside = (lead_delta >= -60 * _US) & (lead_delta <= span_us + 60 * _US)
+    q_us = _QUARTER_H_S * _US
+    shift = np.where(inside, 0, np.rint(lead_delta / q_us).astype(np.int64) * q_us)
+    moved = int(np.count_nonzero(first & (shift != 0) & (lead >= 0)))
+    return rec_utc * _US + delta - shift, moved
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _floats(values: list[str]) -> npt.NDArray[np.float64]:
+    """Numbers, NaN for anything that is not one (vectorized when every string parses)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        return np.array(
+            [_float(v) if _float(v) is not None else np.nan for v in values], np.float64
+        )
+
+
+def _float(v: str | None) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _offset_text(off: int) -> str:
+    sign = "-" if off < 0 else "+"
+    h, m = divmod(abs(off) // 60, 60)
+    return f"{sign}{h:02d}{m:02d}"

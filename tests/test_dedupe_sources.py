@@ -1,0 +1,62 @@
+"""The same exercise from two places counts once; each second once, by source priority."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from actidose.pipeline import import_paths
+from actidose.storage.derive import recompute
+
+from .conftest import activity_file, add_p, banister_f, utc
+
+
+def test_same_run_twice_counts_once(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    add_p(con)
+    hr = np.full(1800, 150.0)
+    activity_file(tmp_path / "watch.fit", utc(2024, 5, 6, 9), hr, serial=1)
+    activity_file(tmp_path / "copy.fit", utc(2024, 5, 6, 9), hr, serial=2)  # other bytes
+    s = import_paths(con, [tmp_path], "P001")
+    assert s.count("imported") == 2
+    rows = con.execute(
+        "SELECT counted, duplicate_of IS NULL, dose_sources FROM sessions ORDER BY session_id"
+    ).fetchall()
+    assert sorted(r[0] for r in rows) == [False, True]
+    day = con.execute("SELECT sessions, trimp_banister FROM daily_load").fetchone()
+    assert day is not None and day[0] == 1
+    assert day[1] == pytest.approx(banister_f(30, 150), rel=1e-9)
+    wk = con.execute("SELECT sessions FROM weekly_dose").fetchone()
+    assert wk == (1,)
+
+
+def test_strap_and_watch_overlap_each_second_once(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A watch records an hour at 130 bpm; a chest strap records 10 minutes of it at 160."""
+    add_p(con)
+    activity_file(tmp_path / "watch.fit", utc(2024, 5, 6, 9), np.full(3600, 130.0), serial=1)
+    activity_file(tmp_path / "strap.fit", utc(2024, 5, 6, 9, 20), np.full(600, 160.0), serial=2)
+    import_paths(con, [tmp_path], "P001", recompute_after=False)
+    con.execute("UPDATE sources SET sensor = 'chest_strap' WHERE path LIKE '%strap.fit'")
+    con.execute("UPDATE sources SET sensor = 'optical' WHERE path LIKE '%watch.fit'")
+    recompute(con, ["P001"])
+    day = con.execute("SELECT sessions, trimp_banister, hr_minutes FROM daily_load").fetchone()
+    assert day is not None and day[0] == 1
+    expected = banister_f(50, 130) + banister_f(10, 160)
+    assert day[1] == pytest.approx(expected, rel=2e-3)  # boundary seconds within a sample
+    assert day[2] == pytest.approx(60.0, abs=0.05)  # an hour of HR, not 70 minutes
+    primary = con.execute(
+        "SELECT s.path FROM sessions JOIN sources s USING (source_id) WHERE counted"
+    ).fetchone()
+    assert primary is not None and primary[0].endswith("strap.fit")
+    used = con.execute("SELECT dose_sources FROM sessions WHERE counted").fetchone()
+    assert used is not None and len(used[0].split(",")) == 2
+    # Priority is a parameter: trust the watch first and the strap's seconds no longer count.
+    from actidose.config import DoseConfig
+
+    recompute(con, ["P001"], cfg=DoseConfig(source_priority="optical,chest_strap,phone,unknown"))
+    day2 = con.execute("SELECT trimp_banister FROM daily_load").fetchone()
+    assert day2 is not None and day2[0] == pytest.approx(banister_f(60, 130), rel=2e-3)
