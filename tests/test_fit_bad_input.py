@@ -76,8 +76,12 @@ def test_empty() -> None:
 
 
 def test_not_fit() -> None:
-    for data in (np.random.default_rng(1).bytes(500), b"<?xml version='1.0'?><TrainingCenter",
-                 b"PK\x03\x04" + bytes(100), b"\x0e\x10\x00\x00" + bytes(10)):
+    for data in (
+        np.random.default_rng(1).bytes(500),
+        b"<?xml version='1.0'?><TrainingCenter",
+        b"PK\x03\x04" + bytes(100),
+        b"\x0e\x10\x00\x00" + bytes(10),
+    ):
         e = error(data)
         assert (e.reason, e.offset) == ("not a FIT file", 0)
 
@@ -108,8 +112,10 @@ def test_data_size_too_small_inside_a_message() -> None:
     e = error(with_header(DATA, data_size=end - 14))
     start = end - 3
     assert e.offset == start
-    assert e.reason == (f"corrupt data at offset {start}: a message runs past the end of the "
-                        "data size given in the FIT header")
+    assert e.reason == (
+        f"corrupt data at offset {start}: a message runs past the end of the "
+        "data size given in the FIT header"
+    )
 
 
 def test_flipped_byte_is_a_bad_crc() -> None:
@@ -123,9 +129,23 @@ def test_flipped_byte_is_a_bad_crc() -> None:
     assert rec.hr.bpm[20] == 121  # 120 ^ 1: decoded, but the CRC says the file is damaged
 
 
-@pytest.mark.parametrize("cut", [1, 5, 11, 12, 13, 14, 15, 40, FIRST_RECORD + 1,
-                                 FIRST_RECORD + 17 * RECORD_SIZE + 2, len(DATA) - 2,
-                                 len(DATA) - 1])
+@pytest.mark.parametrize(
+    "cut",
+    [
+        1,
+        5,
+        11,
+        12,
+        13,
+        14,
+        15,
+        40,
+        FIRST_RECORD + 1,
+        FIRST_RECORD + 17 * RECORD_SIZE + 2,
+        len(DATA) - 2,
+        len(DATA) - 1,
+    ],
+)
 def test_truncated(cut: int) -> None:
     e = error(DATA[:cut])
     assert (e.reason, e.offset) == (f"truncated at offset {cut}", cut)
@@ -197,8 +217,26 @@ def check(data: bytes, salvage: bool) -> None:
 
 GLOBALS = [0, 18, 19, 20, 21, 23, 34, 55, 78, 103, 132, 162, 206, 207, 211, 290, 9999]
 FIELDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 19, 24, 25, 26, 27, 33, 34, 253, 254]
-BASES = [0x00, 0x01, 0x02, 0x83, 0x84, 0x85, 0x86, 0x07, 0x88, 0x89, 0x0A, 0x8B, 0x8C, 0x0D,
-         0x8E, 0x8F, 0x90, 0x55]
+BASES = [
+    0x00,
+    0x01,
+    0x02,
+    0x83,
+    0x84,
+    0x85,
+    0x86,
+    0x07,
+    0x88,
+    0x89,
+    0x0A,
+    0x8B,
+    0x8C,
+    0x0D,
+    0x8E,
+    0x8F,
+    0x90,
+    0x55,
+]
 
 
 @st.composite
@@ -209,8 +247,12 @@ def fit_bodies(draw: st.DrawFn) -> bytes:
     body = bytearray()
     for _ in range(draw(st.integers(1, 6))):
         local = draw(st.integers(0, 15))
-        fields = draw(st.lists(st.tuples(st.sampled_from(FIELDS), st.integers(1, 16),
-                                         st.sampled_from(BASES)), max_size=6))
+        fields = draw(
+            st.lists(
+                st.tuples(st.sampled_from(FIELDS), st.integers(1, 16), st.sampled_from(BASES)),
+                max_size=6,
+            )
+        )
         arch = draw(st.sampled_from([0, 1]))
         gnum = struct.pack("<H" if arch == 0 else ">H", draw(st.sampled_from(GLOBALS)))
         body += bytes([0x40 | local, 0, arch]) + gnum + bytes([len(fields)])
@@ -225,8 +267,7 @@ def fit_bodies(draw: st.DrawFn) -> bytes:
     return bytes(body)
 
 
-FAST = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -253,8 +294,10 @@ def seeds() -> list[bytes]:
     w = fw.FitWriter()
     w.add_file_id(type=32, serial=9, time_created=T0)
     w.add_monitoring(T0 + np.arange(0, 6000, 60).astype("timedelta64[s]"), np.full(100, 60.0))
-    w.add_hr_messages(np.datetime64("2024-03-01T08:00:00.5", "us")
-                      + np.arange(40).astype("timedelta64[s]"), np.full(40, 150))
+    w.add_hr_messages(
+        np.datetime64("2024-03-01T08:00:00.5", "us") + np.arange(40).astype("timedelta64[s]"),
+        np.full(40, 150),
+    )
     w.add_timestamp_correlation(T0, 50)
     w.add_records(np.arange(50, 80), np.full(30, 120.0), compressed_timestamps=True)
     w.add_activity(T0, 3600)
@@ -264,17 +307,26 @@ def seeds() -> list[bytes]:
     w.add_file_id(type=32, serial=9, time_created=T0)
     w.add_device_info(T0, device_index=1, source_type="antplus", device_type=120)
     w.add_monitoring_info(T0, local_offset_s=3600, resting_metabolic_rate=1600)
-    w.add_monitoring(T0 + np.arange(0, 3000, 300).astype("timedelta64[s]"), np.full(10, 60.0),
-                     activity_type="walking", cycles=np.arange(10) * 50,
-                     active_calories=np.arange(10), moderate_minutes=1)
+    w.add_monitoring(
+        T0 + np.arange(0, 3000, 300).astype("timedelta64[s]"),
+        np.full(10, 60.0),
+        activity_type="walking",
+        cycles=np.arange(10) * 50,
+        active_calories=np.arange(10),
+        moderate_minutes=1,
+    )
     w.add_monitoring_hr_data(T0, resting_hr=50, current_day_resting_hr=49)
     w.add_event(T0)
     w.add_records(T0 + np.arange(3).astype("timedelta64[s]"), np.full(3, 70.0))
     w.add_hrv([800, 810, 820])
     w.add_beat_intervals(T0, [700, 710], timestamp_ms=5)
     out.append(w.to_bytes())
-    for name in ("garmin-fenix-5-run.fit", "garmin-edge-820-bike.fit", "DeveloperData.fit",
-                 "antfs-dump.63.fit"):
+    for name in (
+        "garmin-fenix-5-run.fit",
+        "garmin-edge-820-bike.fit",
+        "DeveloperData.fit",
+        "antfs-dump.63.fit",
+    ):
         if (FIT_DIR / name).is_file():
             out.append((FIT_DIR / name).read_bytes())
     return out
@@ -290,17 +342,19 @@ mutation = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(range(len(SEEDS))), st.lists(mutation, min_size=1, max_size=4),
-       st.booleans())
-def test_mutated_files(seed: int, mutations: list[tuple[str, float, int | bytes]],
-                       salvage: bool) -> None:
+@given(
+    st.sampled_from(range(len(SEEDS))), st.lists(mutation, min_size=1, max_size=4), st.booleans()
+)
+def test_mutated_files(
+    seed: int, mutations: list[tuple[str, float, int | bytes]], salvage: bool
+) -> None:
     data = bytearray(SEEDS[seed])
     for op, where, arg in mutations:
         pos = min(int(where * len(data)), max(len(data) - 1, 0))
         if op == "set" and data and isinstance(arg, int):
             data[pos] = arg
         elif op == "delete" and isinstance(arg, int):
-            del data[pos:pos + arg]
+            del data[pos : pos + arg]
         elif op == "insert" and isinstance(arg, bytes):
             data[pos:pos] = arg
         elif op == "cut":

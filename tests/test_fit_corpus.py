@@ -30,25 +30,40 @@ ANCHOR = "only power-on-relative timestamps, no anchor to place them in time"
 
 
 class Ok:
-    def __init__(self, n_hr: int, n_sessions: int, kind: str, utc_offset_s: int | None,
-                 device: str | None, **extra: Any) -> None:
+    def __init__(
+        self,
+        n_hr: int,
+        n_sessions: int,
+        kind: str,
+        utc_offset_s: int | None,
+        device: str | None,
+        **extra: Any,
+    ) -> None:
         self.n_hr, self.n_sessions, self.kind = n_hr, n_sessions, kind
         self.utc_offset_s, self.device, self.extra = utc_offset_s, device, extra
 
 
 class Fails:
-    def __init__(self, error: type[InputError], reason: str,
-                 salvaged: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, error: type[InputError], reason: str, salvaged: tuple[int, int] | None = None
+    ) -> None:
         self.error, self.reason, self.salvaged = error, reason, salvaged  # (n_hr, n_sessions)
 
 
 EXPECTED: dict[str, Ok | Fails] = {
     "20170518-191602-1740899583.fit": Ok(1641, 1, "activity", 3600, "garmin vivo_active_hr"),
-    "2019-02-17-062644-ELEMNT-297E-195-0.fit": Ok(13402, 1, "activity", 28800,
-                                                  "wahoo_fitness ELEMNT"),
+    "2019-02-17-062644-ELEMNT-297E-195-0.fit": Ok(
+        13402, 1, "activity", 28800, "wahoo_fitness ELEMNT"
+    ),
     # SDK example: 3 records with heart_rate but no timestamp at all -> nothing to place
-    "DeveloperData.fit": Ok(0, 0, "activity", None, "dynastream 9001",
-                            warning="3 HR samples without a timestamp skipped"),
+    "DeveloperData.fit": Ok(
+        0,
+        0,
+        "activity",
+        None,
+        "dynastream 9001",
+        warning="3 HR samples without a timestamp skipped",
+    ),
     # Forerunner 60: every timestamp is power-on-relative (~1.6e7 s); only
     # activity.local_timestamp is absolute (the same 698070063 in both files) and a local wall
     # time cannot place samples in UTC
@@ -56,9 +71,14 @@ EXPECTED: dict[str, Ok | Fails] = {
     "compressed-speed-distance.fit": Fails(TimeAnchorError, ANCHOR),
     # event.data declared uint32 with size 1: decoded as bytes, reported, the rest is intact
     "coros-pace-2-cycling-misaligned-fields.fit": Ok(
-        10560, 1, "activity", 0, "coros COROS PACE 2",
+        10560,
+        1,
+        "activity",
+        0,
+        "coros COROS PACE 2",
         warning="field event.data has size 1, not a multiple of its type (uint32); "
-                "decoded as bytes"),
+        "decoded as bytes",
+    ),
     "developer-types-sample.fit": Ok(3424, 1, "activity", None, "stryd"),
     # HRM-Tri swim: no HR in records, 11292 beats in hr messages (chained parts 2..5)
     "event_timestamp.fit": Ok(11292, 1, "activity", -14400, "garmin fr735xt", hr_messages=11292),
@@ -67,17 +87,20 @@ EXPECTED: dict[str, Ok | Fails] = {
     "garmin-fenix-5-run.fit": Ok(21, 1, "activity", -25200, "garmin fenix5"),
     "garmin-fenix-5-walk.fit": Ok(17, 1, "activity", -25200, "garmin fenix5"),
     # wrist HR in records (5298) and strap HR in hr messages (11414); the strap wins within 5 s
-    "garmin-fr935-cr.fit": Ok(12649, 1, "activity", 3600, "garmin fr935", hr_messages=11414,
-                              superseded=4063),
+    "garmin-fr935-cr.fit": Ok(
+        12649, 1, "activity", 3600, "garmin fr935", hr_messages=11414, superseded=4063
+    ),
     # the file ends where its CRC should be; no session message
     "nick.fit": Fails(InputError, "truncated at offset 403456", salvaged=(14391, 1)),
     # triathlon: 5 sessions, 4 chained parts, swim HR from the strap's hr messages
-    "sample_mulitple_header.fit": Ok(10521, 5, "activity", 7200, "garmin fr920xt",
-                                     hr_messages=9267, superseded=176),
+    "sample_mulitple_header.fit": Ok(
+        10521, 5, "activity", 7200, "garmin fr920xt", hr_messages=9267, superseded=176
+    ),
     "slither-running.fit": Ok(718, 1, "activity", 3600, "garmin fr45"),
     # records of an undefined local message (the session came first, so salvage keeps it)
     "strava-android-app-201.10-b1218918.fit": Fails(
-        InputError, "corrupt data at offset 7471: local message 11 not defined", salvaged=(0, 1)),
+        InputError, "corrupt data at offset 7471: local message 11 not defined", salvaged=(0, 1)
+    ),
 }
 
 
@@ -85,7 +108,7 @@ def corpus_files() -> list[str]:
     return sorted(p.name for p in FIT_DIR.glob("*.fit")) if FIT_DIR.is_dir() else []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read(name: str, *, salvage: bool = False) -> Recording:
     """Read a corpus file (cached: every test here only looks at the result)."""
     path = FIT_DIR / name
@@ -100,8 +123,11 @@ def plain_fitdecode(name: str) -> tuple[np.ndarray, np.ndarray, int]:
     bpm: list[float] = []
     beats = 0
     try:
-        with fitdecode.FitReader(str(FIT_DIR / name), check_crc=fitdecode.CrcCheck.DISABLED,
-                                 error_handling=fitdecode.ErrorHandling.IGNORE) as reader:
+        with fitdecode.FitReader(
+            str(FIT_DIR / name),
+            check_crc=fitdecode.CrcCheck.DISABLED,
+            error_handling=fitdecode.ErrorHandling.IGNORE,
+        ) as reader:
             for frame in reader:
                 if not isinstance(frame, fitdecode.FitDataMessage):
                     continue
@@ -164,7 +190,7 @@ def test_corpus_file(name: str) -> None:
     n_rec = int(rec.meta["hr_from_records"])
     n_hrm = int(rec.meta["hr_from_hr_messages"])
     assert n_hrm == beats
-    strap = rec.hr.ts[len(rec.hr) - n_hrm:]
+    strap = rec.hr.ts[len(rec.hr) - n_hrm :]
     if n_hrm:
         assert np.all(np.diff(strap.astype(np.int64)) >= 0)
         i = np.searchsorted(strap, ts)

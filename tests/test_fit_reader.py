@@ -29,8 +29,14 @@ def us(ts: np.ndarray) -> np.ndarray:
     return ts.astype("datetime64[us]")
 
 
-def activity(ts: np.ndarray, hr: np.ndarray, *, compressed: bool = False,
-             offset: int | None = 3600, sport: str = "running") -> bytes:
+def activity(
+    ts: np.ndarray,
+    hr: np.ndarray,
+    *,
+    compressed: bool = False,
+    offset: int | None = 3600,
+    sport: str = "running",
+) -> bytes:
     w = fw.FitWriter()
     w.add_file_id(serial=3_900_000_123, time_created=ts[0])
     w.add_device_info(ts[0], serial=3_900_000_123)
@@ -115,7 +121,9 @@ def test_several_sessions() -> None:
     w.add_activity(ts[-1], 0, num_sessions=2)
     rec = read(w.to_bytes())
     assert [(a.sport, a.sub_sport) for a in rec.activities] == [
-        ("swimming", "open_water"), ("cycling", "road")]
+        ("swimming", "open_water"),
+        ("cycling", "road"),
+    ]
     assert rec.activities[1].start == us(ts[50:51])[0]
 
 
@@ -166,7 +174,8 @@ def test_hr_messages(packed: bool) -> None:
     gaps = rng.integers(280_000, 1_100_000, 999)
     gaps[500] = 12_000_000  # a 12 s gap: too long for 12-bit packing -> new anchor
     t = np.datetime64("2024-03-01T08:00:00.123456", "us") + np.cumsum(np.r_[0, gaps]).astype(
-        "timedelta64[us]")
+        "timedelta64[us]"
+    )
     bpm = 90 + np.arange(1000) % 80
     w = fw.FitWriter()
     w.add_file_id(serial=1, time_created=t[0].astype("datetime64[s]"))
@@ -262,8 +271,7 @@ def test_developer_fields_do_not_disturb() -> None:
     w.add_file_id(serial=1, time_created=ts[0])
     power = w.add_developer_field("Power", base_type="uint16", units="W")
     hr_like = w.add_developer_field("heart_rate", base_type="uint8", units="bpm")
-    w.add_records(ts, np.full(50, 140.0), developer={power: np.arange(50),
-                                                     hr_like: np.full(50, 3)})
+    w.add_records(ts, np.full(50, 140.0), developer={power: np.arange(50), hr_like: np.full(50, 3)})
     rec = read(w.to_bytes())
     assert np.array_equal(rec.hr.bpm, np.full(50, 140.0)) and np.array_equal(rec.hr.ts, us(ts))
 

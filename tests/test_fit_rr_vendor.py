@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,17 +139,30 @@ def monitoring_file(*, offset: int | None = 3600) -> bytes:
     w.add_monitoring(DAY1 + np.arange(0, 3 * 3600, 60), 60 + np.arange(180) % 10.0)
     # accumulated per activity type; 23:00Z is local midnight: that message closes 1 March
     walk = ["22:00", "22:30", "23:00", "23:15", "23:45"]
-    w.add_monitoring(np.array([t(x) for x in walk]), activity_type="walking",
-                     cycles=[1000, 1500, 1800, 120, 300], active_calories=[40, 60, 70, 5, 12],
-                     distance_m=[700, 1050, 1260, 84, 210])
+    w.add_monitoring(
+        np.array([t(x) for x in walk]),
+        activity_type="walking",
+        cycles=[1000, 1500, 1800, 120, 300],
+        active_calories=[40, 60, 70, 5, 12],
+        distance_m=[700, 1050, 1260, 84, 210],
+    )
     run = ["22:10", "22:40", "23:30"]
-    w.add_monitoring(np.array([t(x) for x in run]), activity_type="running",
-                     cycles=[510, 900, 50], active_calories=[30, 62, 4])
+    w.add_monitoring(
+        np.array([t(x) for x in run]),
+        activity_type="running",
+        cycles=[510, 900, 50],
+        active_calories=[30, 62, 4],
+    )
     # cycling cycles are pedal turns, not steps; their calories count
-    w.add_monitoring(np.array([t("22:05"), t("22:35")]), activity_type="cycling",
-                     cycles=[4000, 5000], active_calories=[100, 130])
-    w.add_monitoring(np.array([t("22:15"), t("22:45")]), moderate_minutes=[5, 10],
-                     vigorous_minutes=[np.nan, 3])
+    w.add_monitoring(
+        np.array([t("22:05"), t("22:35")]),
+        activity_type="cycling",
+        cycles=[4000, 5000],
+        active_calories=[100, 130],
+    )
+    w.add_monitoring(
+        np.array([t("22:15"), t("22:45")]), moderate_minutes=[5, 10], vigorous_minutes=[np.nan, 3]
+    )
     w.add_monitoring_hr_data(t("12:00"), resting_hr=56, current_day_resting_hr=55)
     w.add_monitoring_hr_data(t("22:30"), resting_hr=56, current_day_resting_hr=54)
     w.add_monitoring_hr_data(t("23:30"), resting_hr=56, current_day_resting_hr=53)
@@ -198,12 +212,23 @@ def test_monitoring_without_a_utc_offset() -> None:
     rec = read(monitoring_file(offset=None))
     assert rec.utc_offset_s is None
     # day boundaries unknown: only the counts going down are taken as restarts
-    walk = [r for r in rows(vendor(rec, "steps")) if r[0] in ("2024-03-01T22:00:00",
-                                                                "2024-03-01T22:30:00",
-                                                                "2024-03-01T23:00:00",
-                                                                "2024-03-01T23:15:00")]
-    assert walk == [("2024-03-01T22:00:00", 1800, 500), ("2024-03-01T22:30:00", 1800, 300),
-                    ("2024-03-01T23:00:00", 900, 120), ("2024-03-01T23:15:00", 1800, 180)]
+    walk = [
+        r
+        for r in rows(vendor(rec, "steps"))
+        if r[0]
+        in (
+            "2024-03-01T22:00:00",
+            "2024-03-01T22:30:00",
+            "2024-03-01T23:00:00",
+            "2024-03-01T23:15:00",
+        )
+    ]
+    assert walk == [
+        ("2024-03-01T22:00:00", 1800, 500),
+        ("2024-03-01T22:30:00", 1800, 300),
+        ("2024-03-01T23:00:00", 900, 120),
+        ("2024-03-01T23:15:00", 1800, 180),
+    ]
     assert not [v for v in rec.vendor if v.kind == "resting_hr_bpm"]
     assert any(w.startswith("no UTC offset") for w in rec.warnings)
     assert any(w.startswith("resting HR per day skipped") for w in rec.warnings)
@@ -225,19 +250,24 @@ def test_write_monitoring_fit_keeps_its_signature(tmp_path: Path) -> None:
 EDGE_530, FR920XT, FENIX5, HRM_PRO, OHR = 3121, 1765, 2697, 3300, 255
 
 
-def activity(product: int, *devices: dict[str, int | str]) -> bytes:
+def activity(product: int, *devices: dict[str, Any]) -> bytes:
     ts = T0 + np.arange(30)
     w = fw.FitWriter()
     w.add_file_id(serial=1, time_created=T0, product=product)
     w.add_device_info(T0, product=product, serial=1)
     for i, d in enumerate(devices, start=1):
-        w.add_device_info(T0, device_index=i, **d)  # type: ignore[arg-type]
+        w.add_device_info(T0, device_index=i, **d)
     w.add_records(ts, np.full(30, 120.0))
     w.add_session(ts[0], ts[-1], "cycling")
     return w.to_bytes()
 
 
-STRAP = {"source_type": "antplus", "device_type": 120, "product": HRM_PRO, "serial": 9}
+STRAP: dict[str, Any] = {
+    "source_type": "antplus",
+    "device_type": 120,
+    "product": HRM_PRO,
+    "serial": 9,
+}
 
 
 @pytest.mark.parametrize(
@@ -245,12 +275,16 @@ STRAP = {"source_type": "antplus", "device_type": 120, "product": HRM_PRO, "seri
     [
         (activity(EDGE_530, STRAP), "chest_strap"),
         (activity(FENIX5, STRAP), "chest_strap"),  # a paired strap beats the wrist sensor
-        (activity(EDGE_530, {"source_type": "bluetooth_low_energy", "device_type": 1}),
-         "chest_strap"),
+        (
+            activity(EDGE_530, {"source_type": "bluetooth_low_energy", "device_type": 1}),
+            "chest_strap",
+        ),
         (activity(EDGE_530, {"device_type": 120, "manufacturer": 13}), "chest_strap"),  # old
         # a Garmin watch broadcasting its wrist HR (garmin_product OHR)
-        (activity(EDGE_530, {"source_type": "antplus", "device_type": 120, "product": OHR}),
-         "optical"),
+        (
+            activity(EDGE_530, {"source_type": "antplus", "device_type": 120, "product": OHR}),
+            "optical",
+        ),
         (activity(65000, {"source_type": "local", "device_type": 10}), "optical"),  # whr
         (activity(FENIX5), "optical"),
         (activity(EDGE_530), None),  # a bike computer without a listed sensor
@@ -265,6 +299,6 @@ def test_sensor_kind(data: bytes, sensor: str | None) -> None:
 def test_no_heart_rate_no_sensor() -> None:
     w = fw.FitWriter()
     w.add_file_id(serial=1, time_created=T0)
-    w.add_device_info(T0, device_index=1, **STRAP)  # type: ignore[arg-type]
+    w.add_device_info(T0, device_index=1, **STRAP)
     w.add_session(T0, T0 + 60, "running")
     assert read(w.to_bytes()).sensor is None

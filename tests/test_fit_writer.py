@@ -31,9 +31,7 @@ def decode(data: bytes) -> list[Any]:
 
 
 def messages(data: bytes, name: str) -> list[Any]:
-    return [
-        f for f in decode(data) if isinstance(f, fitdecode.FitDataMessage) and f.name == name
-    ]
+    return [f for f in decode(data) if isinstance(f, fitdecode.FitDataMessage) and f.name == name]
 
 
 def utc(t: np.datetime64) -> dt.datetime:
@@ -210,8 +208,14 @@ def test_chained_files_decode_as_two_parts() -> None:
 def test_convenience_writers(tmp_path: Any) -> None:
     ts = seconds(120)
     path = tmp_path / "a.fit"
-    fw.write_activity_fit(path, ts, np.full(120, 150.0), sport="running", utc_offset_s=7200,
-                          compressed_timestamps=True)
+    fw.write_activity_fit(
+        path,
+        ts,
+        np.full(120, 150.0),
+        sport="running",
+        utc_offset_s=7200,
+        compressed_timestamps=True,
+    )
     data = path.read_bytes()
     assert len(messages(data, "record")) == 120
     assert messages(data, "session")[0].get_value("avg_heart_rate") == 150
@@ -259,9 +263,15 @@ def test_monitoring_activity_fields_and_hr_data() -> None:
     w.add_file_id(type=32, serial=1, time_created=ts[0])
     w.add_device_info(ts[0], device_index=1, source_type="antplus", device_type=120)
     w.add_monitoring_info(ts[0], local_offset_s=3600, resting_metabolic_rate=1650)
-    w.add_monitoring(ts, activity_type="walking", cycles=[10, 20, 30, np.nan],
-                     active_calories=[1, 2, 3, 4], distance_m=[7.5, 15, 22.5, 30],
-                     moderate_minutes=0, vigorous_minutes=[0, 1, 2, 3])
+    w.add_monitoring(
+        ts,
+        activity_type="walking",
+        cycles=[10, 20, 30, np.nan],
+        active_calories=[1, 2, 3, 4],
+        distance_m=[7.5, 15, 22.5, 30],
+        moderate_minutes=0,
+        vigorous_minutes=[0, 1, 2, 3],
+    )
     w.add_monitoring(ts[:2], [60, 61], activity_type=1, cycles=[5, 6])
     w.add_monitoring_hr_data(ts[3], resting_hr=55, current_day_resting_hr=52)
     data = w.to_bytes()
@@ -278,8 +288,9 @@ def test_monitoring_activity_fields_and_hr_data() -> None:
     assert not any(m.has_field("heart_rate") for m in walk)
     assert walk[0].has_field("timestamp") and walk[1].has_field("timestamp_16")
     run = mons[4:]
-    assert [(m.get_value("activity_type"), m.get_value("steps"), m.get_value("heart_rate"))
-            for m in run] == [("running", 5, 60), ("running", 6, 61)]
+    assert [
+        (m.get_value("activity_type"), m.get_value("steps"), m.get_value("heart_rate")) for m in run
+    ] == [("running", 5, 60), ("running", 6, 61)]
     (hrd,) = messages(data, "monitoring_hr_data")
     assert hrd.get_value("resting_heart_rate") == 55
     assert hrd.get_value("current_day_resting_heart_rate") == 52

@@ -425,8 +425,7 @@ def mutated(draw: st.DrawFn, original: bytes) -> bytes:
 
 
 _SEEDS = {
-    "json": hr_json([(f"03/31/24 00:{m:02d}:00", 60 + m) for m in range(58, 60)])
-    + b"",
+    "json": hr_json([(f"03/31/24 00:{m:02d}:00", 60 + m) for m in range(58, 60)]),
     "csv": b"timestamp,beats per minute,data source\n2024-10-27T00:00:04Z,65.0,Watch\n",
 }
 
@@ -449,6 +448,8 @@ def test_mutated_files(data: st.DataObject) -> None:
 
 def test_timestamps_are_exact_microseconds() -> None:
     t0 = datetime(2024, 5, 1, 7, 0, 0)
-    entries = [((t0 + timedelta(seconds=5 * i)).strftime("%m/%d/%y %H:%M:%S"), 60) for i in range(5)]
+    entries = [
+        ((t0 + timedelta(seconds=5 * i)).strftime("%m/%d/%y %H:%M:%S"), 60) for i in range(5)
+    ]
     rec = read(hr_json(entries), ctx=ReadContext("UTC"))
     assert np.all(np.diff(rec.hr.ts.astype(np.int64)) == 5_000_000)

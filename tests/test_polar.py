@@ -75,9 +75,7 @@ def test_corpus_run_matches_independent_reading() -> None:
     doc = json.loads(path.read_text())
     (ex,) = doc["exercises"]
     offset = timedelta(minutes=ex["timezoneOffset"])
-    want_t = [
-        datetime.fromisoformat(s["dateTime"]) - offset for s in ex["samples"]["heartRate"]
-    ]
+    want_t = [datetime.fromisoformat(s["dateTime"]) - offset for s in ex["samples"]["heartRate"]]
     want_b = [float(s["value"]) for s in ex["samples"]["heartRate"]]
 
     rec = polar.read(path.open("rb"), path=str(path), ctx=ReadContext())

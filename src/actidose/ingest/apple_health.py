@@ -808,7 +808,10 @@ def parse_dates(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     n = len(values)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    joined = "".join(values) if all(isinstance(v, str) for v in values) else ""
+    try:
+        joined = "".join(values)
+    except TypeError:  # not all strings
+        joined = ""
     if len(joined) == 25 * n and joined.isascii():
         codes = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, 25)
         utc, off, ok = _fields(codes, _MODERN)
@@ -844,12 +847,12 @@ def _fields(
         ok &= c[:, col] == ord(ch)
     sg = c[:, sign_col]
     ok &= (sg == ord("+")) | (sg == ord("-"))
-    d = raw.astype(np.int64)
+    d = raw.T.astype(np.int64)  # one contiguous row per digit column
 
     def num(i: int, k: int) -> npt.NDArray[np.int64]:
-        v = d[:, i]
+        v = d[i]
         for j in range(i + 1, i + k):
-            v = v * 10 + d[:, j]
+            v = v * 10 + d[j]
         return v
 
     year, month, day = num(0, 4), num(4, 2), num(6, 2)
@@ -880,73 +883,76 @@ def _days_from_civil(
     return era * 146097 + doe - 719468
 
 
-_BEAT_W: Final = 24
-_SPACES: Final = (0x20, 0xA0, 0x202F, 0x2009)
+_BEAT_W: Final = 20  # longer time strings are unreadable
+_SPACE_CODES: Final = (0xA0, 0x202F, 0x2009)  # no-break, narrow no-break, thin space
 
 
 def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """``InstantaneousBeatsPerMinute/@time`` strings to microseconds since local midnight, and
     which ones were readable.
 
-    ``H:MM:SS`` or ``HH:MM:SS``, optionally with a fraction after ``.`` or ``,`` (up to 6
-    digits), optionally followed by an AM/PM marker (``AM``, ``pm``, ``a.m.``; separated by a
-    space, U+00A0 or U+202F). Anything else is unreadable.
+    ``H:MM:SS`` or ``HH:MM:SS``, optionally with a fraction after ``.`` or ``,`` (1 to 6
+    digits), optionally followed by an AM/PM marker (``AM``, ``pm``, ``a.m.``; after a space,
+    U+00A0, U+202F or nothing). Anything else is unreadable.
     """
     n = len(values)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, bool)
-    arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W}")
-    c = arr.view(np.uint32).reshape(n, _BEAT_W).astype(np.int64)
-    c = np.concatenate([c, np.zeros((n, 12), np.int64)], axis=1)  # room to look ahead
-    rows = np.arange(n)
-    d = c - 48
-    digit = (d >= 0) & (d <= 9)
-    colon = c == ord(":")
-    c1 = np.argmax(colon, axis=1)
-    ok = colon.any(axis=1) & ((c1 == 1) | (c1 == 2))
-    ok &= digit[:, 0] & np.where(c1 == 2, digit[:, 1], True)
-    hour = np.where(c1 == 2, d[:, 0] * 10 + d[:, 1], d[:, 0])
-
-    def at(k: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        return c[rows, k]
-
-    def dig(k: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        ok_k = digit[rows, k]
-        return np.where(ok_k, d[rows, k], -100)
-
-    minute = dig(c1 + 1) * 10 + dig(c1 + 2)
-    ok &= at(c1 + 3) == ord(":")
-    sec = dig(c1 + 4) * 10 + dig(c1 + 5)
-    ok &= (minute >= 0) & (minute < 60) & (sec >= 0) & (sec < 60)
-    pos = c1 + 6
-    has_frac = (at(pos) == ord(".")) | (at(pos) == ord(","))
+    arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W + 1}")
+    wide = arr.view(np.uint32).reshape(n, _BEAT_W + 1)
+    ok = wide[:, _BEAT_W] == 0
+    wide = wide[:, :_BEAT_W]
+    if (wide > 127).any():
+        wide = np.where(np.isin(wide, _SPACE_CODES), 32, wide)
+        wide = np.where(wide > 127, 1, wide)  # other non-ASCII: never valid
+    c = wide.astype(np.uint8)
+    # align "H:MM" to "HH:MM": then every field has a fixed column
+    one = c[:, 1] == ord(":")
+    ok &= one | (c[:, 2] == ord(":"))
+    if one.any():
+        c[one, 1:] = c[one, :-1]
+        c[one, 0] = ord("0")
+    c = np.concatenate([c, np.zeros((n, 2), np.uint8)], axis=1)
+    d = c - np.uint8(48)
+    digit = d < 10
+    ok &= digit[:, [0, 1, 3, 4, 6, 7]].all(axis=1) & (c[:, 5] == ord(":"))
+    di = d.astype(np.int64)
+    hour = di[:, 0] * 10 + di[:, 1]
+    minute = di[:, 3] * 10 + di[:, 4]
+    sec = di[:, 6] * 10 + di[:, 7]
+    ok &= (minute < 60) & (sec < 60)
+    has_frac = (c[:, 8] == ord(".")) | (c[:, 8] == ord(","))
     frac = np.zeros(n, np.int64)
     ndig = np.zeros(n, np.int64)
     going = has_frac.copy()
-    for k in range(1, 7):
-        dk = digit[rows, pos + k] & going
-        frac = np.where(dk, frac * 10 + d[rows, pos + k], frac)
+    for k in range(9, 15):
+        dk = digit[:, k] & going
+        frac = np.where(dk, frac * 10 + di[:, k], frac)
         ndig += dk
         going &= dk
     ok &= ~has_frac | (ndig > 0)
     frac_us = frac * 10 ** (6 - ndig)
-    tail = np.where(has_frac, pos + 1 + ndig, pos)
-    cols = np.arange(c.shape[1])
-    rest = (cols[None, :] >= tail[:, None]) & (c != 0)
-    allowed = np.isin(
-        c, (*_SPACES, ord("A"), ord("a"), ord("P"), ord("p"), ord("M"), ord("m"), ord("."))
-    )
-    ok &= ~(rest & ~allowed).any(axis=1)
-    pm = (rest & ((c == ord("P")) | (c == ord("p")))).any(axis=1)
-    am = (rest & ((c == ord("A")) | (c == ord("a")))).any(axis=1)
-    marker = (rest & ((c == ord("M")) | (c == ord("m")))).any(axis=1)
-    twelve = pm | am
-    only_spaces = ~(rest & ~np.isin(c, _SPACES)).any(axis=1)
-    ok &= np.where(twelve, marker & ~(pm & am), only_spaces)
+    # what follows: spaces, then nothing or an AM/PM marker
+    tail = np.where(has_frac, 9 + ndig, 8)
+    rest = np.arange(c.shape[1])[None, :] >= tail[:, None]
+    marker = np.where(rest & (c != 32) & (c != 0), c | 0x20, 0)  # lower case, no spaces
+    letters = np.sort(marker, axis=1)[:, -4:]  # at most "a.m." survives, in code order
+    word = letters.astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)
+    am = np.isin(word, (_word("am"), _word("a.m.")))
+    pm = np.isin(word, (_word("pm"), _word("p.m.")))
+    ok &= am | pm | (word == 0)
+    twelve = am | pm
     ok &= np.where(twelve, (hour >= 1) & (hour <= 12), hour < 24)
     hour = np.where(twelve, hour % 12 + np.where(pm, 12, 0), hour)
     sod = ((hour * 60 + minute) * 60 + sec) * _US + frac_us
     return np.where(ok, sod, 0), ok
+
+
+def _word(text: str) -> int:
+    """The sorted-letters key of an AM/PM marker as :func:`parse_beat_times` computes it."""
+    codes = sorted(ord(ch) for ch in text)[-4:]
+    codes = [0] * (4 - len(codes)) + codes
+    return (codes[0] << 24) | (codes[1] << 16) | (codes[2] << 8) | codes[3]
 
 
 def _place_beats(

@@ -295,8 +295,10 @@ def _damage(
     said = _offset_from(exc)
     at: int = frame_at if said is None else said
     text = str(exc)
-    if isinstance(exc, fitdecode.FitHeaderError) and state.part_end is not None and (
-        frame_at == state.part_end
+    if (
+        isinstance(exc, fitdecode.FitHeaderError)
+        and state.part_end is not None
+        and (frame_at == state.part_end)
     ):
         # after a complete FIT file: either the start of a chained one, or stray bytes
         stray = stream.pos - state.part_end
@@ -318,8 +320,9 @@ def _damage(
         size = getattr(reader, "_chunk_size", None)
         if isinstance(left, int) and isinstance(size, int) and size > left:
             text = "a message runs past the end of the data size given in the FIT header"
-            return InputError(f"corrupt data at offset {frame_at}: {text}", path=path,
-                              offset=frame_at)
+            return InputError(
+                f"corrupt data at offset {frame_at}: {text}", path=path, offset=frame_at
+            )
     if isinstance(exc, fitdecode.FitCRCError):
         if "header" in text:
             reason = "bad header CRC" if at == 0 else f"bad header CRC at offset {at}"
@@ -574,14 +577,16 @@ class _State:
     n_rr_unanchored: int = 0
     # vendor series raw material: monitoring rows (t, run, activity_type, cycles, distance,
     # active_calories, moderate_min, vigorous_min), monitoring_hr_data rows (t, run, bpm)
-    mon_rows: list[tuple[int, int, int | None, int | None, int | None, int | None, int | None,
-                         int | None]] = field(default_factory=list)
+    mon_rows: list[
+        tuple[int, int, int | None, int | None, int | None, int | None, int | None, int | None]
+    ] = field(default_factory=list)
     rhr_rows: list[tuple[int, int, int]] = field(default_factory=list)
     n_mon_16bit_only: int = 0
     resting_metabolic_rate: int | None = None
     # device_info entries: (source_type, device_type, manufacturer, product), raw
     devices: list[tuple[int | None, int | None, int | None, int | None]] = field(
-        default_factory=list)
+        default_factory=list
+    )
 
     def __post_init__(self) -> None:
         self.records = _Stream(self.clock)
@@ -744,8 +749,10 @@ class _State:
         calories = _uint(raw.get(_F_MON_ACTIVE_CALORIES))
         moderate = _uint(raw.get(_F_MON_MODERATE_MIN))
         vigorous = _uint(raw.get(_F_MON_VIGOROUS_MIN))
-        if cycles is None and distance is None and (
-            _F_MON_CYCLES_16 in raw or _F_MON_DISTANCE_16 in raw
+        if (
+            cycles is None
+            and distance is None
+            and (_F_MON_CYCLES_16 in raw or _F_MON_DISTANCE_16 in raw)
         ):
             self.n_mon_16bit_only += 1
         if all(v is None for v in (cycles, distance, calories, moderate, vigorous)):
@@ -753,8 +760,18 @@ class _State:
         if t is None:
             self.warn_once("mon-no-time", "monitoring activity counters without a time skipped")
             return
-        self.mon_rows.append((t, self.clock.run_for_relative(), atype, cycles, distance,
-                              calories, moderate, vigorous))
+        self.mon_rows.append(
+            (
+                t,
+                self.clock.run_for_relative(),
+                atype,
+                cycles,
+                distance,
+                calories,
+                moderate,
+                vigorous,
+            )
+        )
 
     def hrv_anchor_at(self, t: int | None) -> None:
         """A record or event at ``t``: later hrv beats accumulate from it. A second message
@@ -804,10 +821,15 @@ class _State:
         elif num == _MESG_DEVICE_INFO:
             if _int(raw.get(0)) == 0 and not self.creator:  # device_index 0 = creator
                 vals = _values(frame)
-                self.creator = {"manufacturer": vals.get(2), "product": vals.get(4),
-                                "serial": _int(raw.get(3)), "product_name": vals.get(27)}
-            self.devices.append((_int(raw.get(25)), _int(raw.get(1)), _int(raw.get(2)),
-                                 _int(raw.get(4))))
+                self.creator = {
+                    "manufacturer": vals.get(2),
+                    "product": vals.get(4),
+                    "serial": _int(raw.get(3)),
+                    "product_name": vals.get(27),
+                }
+            self.devices.append(
+                (_int(raw.get(25)), _int(raw.get(1)), _int(raw.get(2)), _int(raw.get(4)))
+            )
         elif num == _MESG_SESSION:
             self.session(frame, raw, t)
         elif num == _MESG_ACTIVITY:
@@ -898,7 +920,9 @@ class _State:
         hr = HRSeries(t_all.view(TS_DTYPE), np.concatenate([rec_b, mon_b, hrm_b]))
 
         (hrv_t, hrv_ms, _, hrv_lost), (bi_t, bi_ms, _, bi_lost) = (
-            self.rr_hrv.resolve(offsets), self.rr_beat.resolve(offsets))
+            self.rr_hrv.resolve(offsets),
+            self.rr_beat.resolve(offsets),
+        )
         rr_t = np.concatenate([hrv_t, bi_t]) + FIT_EPOCH_UNIX_S * _US
         rr = RRSeries(rr_t.view(TS_DTYPE), np.concatenate([hrv_ms, bi_ms]))
         if hrv_t.size:
@@ -919,17 +943,22 @@ class _State:
                 "before them, or power-on-relative) skipped"
             )
 
-        kind = "allday" if (
-            self.n_monitoring_msgs or any(t in _MONITORING_FILE_TYPES for t in self.file_types)
-        ) else "activity"
+        kind = (
+            "allday"
+            if (self.n_monitoring_msgs or any(t in _MONITORING_FILE_TYPES for t in self.file_types))
+            else "activity"
+        )
 
         activities: list[ActivityInfo] = []
         for s in self.sessions:
             act = self._activity(s, place)
             if act is not None:
                 activities.append(act)
-        if self.sessions and not activities and not len(hr) and any(
-            x.start is not None and x.start < _REL_LIMIT for x in self.sessions
+        if (
+            self.sessions
+            and not activities
+            and not len(hr)
+            and any(x.start is not None and x.start < _REL_LIMIT for x in self.sessions)
         ):
             raise TimeAnchorError(
                 "only power-on-relative timestamps, no anchor to place them in time", path=path
@@ -937,8 +966,7 @@ class _State:
         if kind == "activity" and not activities and len(hr):
             activities.append(ActivityInfo(start=hr.ts.min(), end=hr.ts.max()))
             self.warnings.append(
-                "no session message: one activity synthesized from the first to the last HR "
-                "sample"
+                "no session message: one activity synthesized from the first to the last HR sample"
             )
 
         utc_offset = self._utc_offset(place)
@@ -954,7 +982,8 @@ class _State:
         product = self.product or _name(self.creator.get("product"))
         pname = self.product_name or (
             self.creator.get("product_name")
-            if isinstance(self.creator.get("product_name"), str) else None
+            if isinstance(self.creator.get("product_name"), str)
+            else None
         )
         if product is not None and product.isdigit() and pname:
             product = pname
@@ -984,9 +1013,9 @@ class _State:
         if product:
             meta["product"] = product
         if self.time_created is not None:
-            meta["time_created"] = str(
-                np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")
-            ) + "Z"
+            meta["time_created"] = (
+                str(np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")) + "Z"
+            )
 
         vendor = _monitoring_vendor(
             self.mon_rows, self.rhr_rows, place, utc_offset, device, self.warnings
@@ -1081,8 +1110,9 @@ _DAY_S: Final = 86400
 
 
 def _monitoring_vendor(
-    mon_rows: list[tuple[int, int, int | None, int | None, int | None, int | None, int | None,
-                         int | None]],
+    mon_rows: list[
+        tuple[int, int, int | None, int | None, int | None, int | None, int | None, int | None]
+    ],
     rhr_rows: list[tuple[int, int, int]],
     place: Callable[[float, int], float | None],
     utc_offset: int | None,
@@ -1131,8 +1161,9 @@ def _monitoring_vendor(
     if rows:
         t = np.array([tp for tp, _ in rows], dtype=np.float64)
         atype = np.array([-1 if r[2] is None else r[2] for _, r in rows], dtype=np.int64)
-        col = np.array([[np.nan if v is None else float(v) for v in r[3:8]] for _, r in rows],
-                       dtype=np.float64).reshape(len(rows), 5)
+        col = np.array(
+            [[np.nan if v is None else float(v) for v in r[3:8]] for _, r in rows], dtype=np.float64
+        ).reshape(len(rows), 5)
         n_down = 0
         cumulative = (
             ("steps", "steps", 0, 1.0, True),
@@ -1160,21 +1191,25 @@ def _monitoring_vendor(
             tm, vm = t[mask], col[mask, c]
             start = np.concatenate(([tm[0] - vm[0] * 60.0], tm[:-1]))
             keep = (tm >= start) & ~((tm == start) & (vm == 0))
-            out.append(_vendor_series(kind, "min", start[keep], (tm - start)[keep], vm[keep],
-                                      origin))
-        if off is None and any(v.kind in ("steps", "energy_active_kcal", "distance_m")
-                               for v in out):
+            out.append(
+                _vendor_series(kind, "min", start[keep], (tm - start)[keep], vm[keep], origin)
+            )
+        if off is None and any(
+            v.kind in ("steps", "energy_active_kcal", "distance_m") for v in out
+        ):
             warnings.append(
                 "no UTC offset in the file: the daily restart of the monitoring counters is "
                 "recognised only where a count goes down"
             )
         if n_down:
-            warnings.append(f"{n_down} monitoring counts went down within a day: taken as "
-                            "counter restarts")
+            warnings.append(
+                f"{n_down} monitoring counts went down within a day: taken as counter restarts"
+            )
     if rhr_rows:
         if off is None:
-            warnings.append("resting HR per day skipped: no UTC offset in the file to place "
-                            "the local day")
+            warnings.append(
+                "resting HR per day skipped: no UTC offset in the file to place the local day"
+            )
         else:
             rp = [(place(t0, run), bpm) for t0, run, bpm in rhr_rows]
             n_lost += sum(1 for tp, _ in rp if tp is None)
@@ -1185,12 +1220,21 @@ def _monitoring_vendor(
                 # last message of each day: unique over the reversed order keeps the first hit
                 days, first_rev = np.unique(day[::-1], return_index=True)
                 last = rt.size - 1 - first_rev
-                out.append(_vendor_series(
-                    "resting_hr_bpm", "bpm", days * _DAY_S - off,
-                    np.full(days.size, float(_DAY_S)), rv[last], origin))
+                out.append(
+                    _vendor_series(
+                        "resting_hr_bpm",
+                        "bpm",
+                        days * _DAY_S - off,
+                        np.full(days.size, float(_DAY_S)),
+                        rv[last],
+                        origin,
+                    )
+                )
     if n_lost:
-        warnings.append(f"{n_lost} monitoring activity values with power-on-relative times and "
-                        "no anchor skipped")
+        warnings.append(
+            f"{n_lost} monitoring activity values with power-on-relative times and "
+            "no anchor skipped"
+        )
     return out
 
 
@@ -1229,8 +1273,9 @@ def _vendor_series(
 ) -> VendorSeries:
     order = np.argsort(start_fit_s, kind="stable")
     start_us = np.rint((start_fit_s[order] + FIT_EPOCH_UNIX_S) * _US).astype(np.int64)
-    return VendorSeries(kind, unit, start_us.view(TS_DTYPE), duration_s[order], value[order],
-                        origin=origin)
+    return VendorSeries(
+        kind, unit, start_us.view(TS_DTYPE), duration_s[order], value[order], origin=origin
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1245,15 +1290,49 @@ _WRIST_PRODUCT = re.compile(
     re.IGNORECASE,
 )
 #: Garmin wrist products *without* an optical HR sensor (their HR comes from a paired strap).
-_NO_WRIST_HR = frozenset({
-    "fr10", "fr15", "fr25", "fr60", "fr70", "fr110", "fr210", "fr220", "fr230", "fr301",
-    "fr310xt", "fr310xt_4t", "fr405", "fr410", "fr610", "fr620", "fr630", "fr910xt", "fr920xt",
-    "fenix", "fenix2", "fenix3", "fenix3_chronos", "epix", "vivo_active", "vivo_fit",
-    "vivo_fit2", "vivo_fit3", "vivo_fit4", "vivo_fit_jr", "vivo_ki", "vivo_smart", "vivo_move",
-    "swim", "d2_bravo", "d2_bravo_titanium",
-})
+_NO_WRIST_HR = frozenset(
+    {
+        "fr10",
+        "fr15",
+        "fr25",
+        "fr60",
+        "fr70",
+        "fr110",
+        "fr210",
+        "fr220",
+        "fr230",
+        "fr301",
+        "fr310xt",
+        "fr310xt_4t",
+        "fr405",
+        "fr410",
+        "fr610",
+        "fr620",
+        "fr630",
+        "fr910xt",
+        "fr920xt",
+        "fenix",
+        "fenix2",
+        "fenix3",
+        "fenix3_chronos",
+        "epix",
+        "vivo_active",
+        "vivo_fit",
+        "vivo_fit2",
+        "vivo_fit3",
+        "vivo_fit4",
+        "vivo_fit_jr",
+        "vivo_ki",
+        "vivo_smart",
+        "vivo_move",
+        "swim",
+        "d2_bravo",
+        "d2_bravo_titanium",
+    }
+)
 _REGION_SUFFIX = re.compile(
-    r"_(asia|apac|japan|jpn|china|chn|korea|kor|taiwan|twn|sea|russia|emea|hebrew)$")
+    r"_(asia|apac|japan|jpn|china|chn|korea|kor|taiwan|twn|sea|russia|emea|hebrew)$"
+)
 
 
 def _sensor_kind(
@@ -1301,8 +1380,10 @@ def _sensor_kind(
     text = " ".join(p for p in (manufacturer, product, product_name) if p)
     if not _WRIST_PRODUCT.search(text):
         return None
-    if manufacturer == "garmin" and product is not None and (
-        _REGION_SUFFIX.sub("", product.lower()) in _NO_WRIST_HR
+    if (
+        manufacturer == "garmin"
+        and product is not None
+        and (_REGION_SUFFIX.sub("", product.lower()) in _NO_WRIST_HR)
     ):
         return None
     return "optical"

@@ -57,18 +57,45 @@ UINT16Z: Final = 0x8B
 UINT32Z: Final = 0x8C
 BYTE: Final = 0x0D
 _BASE: Final[dict[int, tuple[str, int | float | None]]] = {
-    ENUM: ("B", 0xFF), SINT8: ("b", 0x7F), UINT8: ("B", 0xFF), SINT16: ("h", 0x7FFF),
-    UINT16: ("H", 0xFFFF), SINT32: ("i", 0x7FFFFFFF), UINT32: ("I", 0xFFFFFFFF),
-    STRING: ("s", None), FLOAT32: ("f", None), FLOAT64: ("d", None), UINT8Z: ("B", 0),
-    UINT16Z: ("H", 0), UINT32Z: ("I", 0), BYTE: ("B", 0xFF),
+    ENUM: ("B", 0xFF),
+    SINT8: ("b", 0x7F),
+    UINT8: ("B", 0xFF),
+    SINT16: ("h", 0x7FFF),
+    UINT16: ("H", 0xFFFF),
+    SINT32: ("i", 0x7FFFFFFF),
+    UINT32: ("I", 0xFFFFFFFF),
+    STRING: ("s", None),
+    FLOAT32: ("f", None),
+    FLOAT64: ("d", None),
+    UINT8Z: ("B", 0),
+    UINT16Z: ("H", 0),
+    UINT32Z: ("I", 0),
+    BYTE: ("B", 0xFF),
 }
 _BASE_NAMES: Final = {
-    "enum": ENUM, "sint8": SINT8, "uint8": UINT8, "sint16": SINT16, "uint16": UINT16,
-    "sint32": SINT32, "uint32": UINT32, "float32": FLOAT32, "float64": FLOAT64,
+    "enum": ENUM,
+    "sint8": SINT8,
+    "uint8": UINT8,
+    "sint16": SINT16,
+    "uint16": UINT16,
+    "sint32": SINT32,
+    "uint32": UINT32,
+    "float32": FLOAT32,
+    "float64": FLOAT64,
 }
 _NP_DTYPE: Final = {
-    ENUM: "u1", SINT8: "i1", UINT8: "u1", SINT16: "<i2", UINT16: "<u2", SINT32: "<i4",
-    UINT32: "<u4", FLOAT32: "<f4", FLOAT64: "<f8", UINT8Z: "u1", UINT16Z: "<u2", UINT32Z: "<u4",
+    ENUM: "u1",
+    SINT8: "i1",
+    UINT8: "u1",
+    SINT16: "<i2",
+    UINT16: "<u2",
+    SINT32: "<i4",
+    UINT32: "<u4",
+    FLOAT32: "<f4",
+    FLOAT64: "<f8",
+    UINT8Z: "u1",
+    UINT16Z: "<u2",
+    UINT32Z: "<u4",
 }
 
 # Global message numbers (Profile.xlsx, type ``mesg_num``).
@@ -91,28 +118,70 @@ MESG_BEAT_INTERVALS: Final = 290
 
 #: Profile.xlsx type ``activity_type`` (monitoring messages).
 ACTIVITY_TYPES: Final[dict[str, int]] = {
-    "generic": 0, "running": 1, "cycling": 2, "transition": 3, "fitness_equipment": 4,
-    "swimming": 5, "walking": 6, "sedentary": 8,
+    "generic": 0,
+    "running": 1,
+    "cycling": 2,
+    "transition": 3,
+    "fitness_equipment": 4,
+    "swimming": 5,
+    "walking": 6,
+    "sedentary": 8,
 }
 #: Profile.xlsx type ``source_type`` (device_info).
 SOURCE_TYPES: Final[dict[str, int]] = {
-    "ant": 0, "antplus": 1, "bluetooth": 2, "bluetooth_low_energy": 3, "wifi": 4, "local": 5,
+    "ant": 0,
+    "antplus": 1,
+    "bluetooth": 2,
+    "bluetooth_low_energy": 3,
+    "wifi": 4,
+    "local": 5,
 }
 
 #: Profile.xlsx type ``sport`` (a subset; any int is accepted too).
 SPORTS: Final[dict[str, int]] = {
-    "generic": 0, "running": 1, "cycling": 2, "transition": 3, "fitness_equipment": 4,
-    "swimming": 5, "basketball": 6, "soccer": 7, "tennis": 8, "training": 10, "walking": 11,
-    "cross_country_skiing": 12, "rowing": 15, "hiking": 17, "multisport": 18, "paddling": 19,
-    "e_biking": 21, "inline_skating": 30, "rock_climbing": 31, "hiit": 62,
+    "generic": 0,
+    "running": 1,
+    "cycling": 2,
+    "transition": 3,
+    "fitness_equipment": 4,
+    "swimming": 5,
+    "basketball": 6,
+    "soccer": 7,
+    "tennis": 8,
+    "training": 10,
+    "walking": 11,
+    "cross_country_skiing": 12,
+    "rowing": 15,
+    "hiking": 17,
+    "multisport": 18,
+    "paddling": 19,
+    "e_biking": 21,
+    "inline_skating": 30,
+    "rock_climbing": 31,
+    "hiit": 62,
 }
 #: Profile.xlsx type ``sub_sport`` (a subset; any int is accepted too).
 SUB_SPORTS: Final[dict[str, int]] = {
-    "generic": 0, "treadmill": 1, "street": 2, "trail": 3, "track": 4, "spin": 5,
-    "indoor_cycling": 6, "road": 7, "mountain": 8, "indoor_rowing": 14, "elliptical": 15,
-    "stair_climbing": 16, "lap_swimming": 17, "open_water": 18, "strength_training": 20,
-    "cardio_training": 26, "indoor_walking": 27, "indoor_running": 45,
+    "generic": 0,
+    "treadmill": 1,
+    "street": 2,
+    "trail": 3,
+    "track": 4,
+    "spin": 5,
+    "indoor_cycling": 6,
+    "road": 7,
+    "mountain": 8,
+    "indoor_rowing": 14,
+    "elliptical": 15,
+    "stair_climbing": 16,
+    "lap_swimming": 17,
+    "open_water": 18,
+    "strength_training": 20,
+    "cardio_training": 26,
+    "indoor_walking": 27,
+    "indoor_running": 45,
 }
+
 
 def _crc_table() -> tuple[int, ...]:
     """CRC-16 with the reflected polynomial 0xA001 — what the SDK's 16-entry nibble table
@@ -365,8 +434,12 @@ class FitWriter:
         """``event`` (global 21): event 0 = timer, event_type 0 = start, 4 = stop_all."""
         self.add_message(
             MESG_EVENT,
-            [(253, UINT32, fit_seconds(timestamp)), (0, ENUM, event), (1, ENUM, event_type),
-             (3, UINT32, data)],
+            [
+                (253, UINT32, fit_seconds(timestamp)),
+                (0, ENUM, event),
+                (1, ENUM, event_type),
+                (3, UINT32, data),
+            ],
         )
 
     def add_timestamp_correlation(self, timestamp: TimeLike, system_timestamp: int) -> None:
@@ -397,8 +470,13 @@ class FitWriter:
         num = len(self._dev_fields) if field_number is None else field_number
         self.add_message(
             MESG_FIELD_DESCRIPTION,
-            [(0, UINT8, 0), (1, UINT8, num), (2, UINT8, base), (3, STRING, name),
-             (8, STRING, units)],
+            [
+                (0, UINT8, 0),
+                (1, UINT8, num),
+                (2, UINT8, base),
+                (3, STRING, name),
+                (8, STRING, units),
+            ],
         )
         self._dev_fields[num] = (base, np.dtype(_NP_DTYPE[base]).itemsize)
         return num
@@ -426,9 +504,7 @@ class FitWriter:
         n = t.size
         if bpm.shape != (n,):
             raise ValueError("ts and hr must be 1-D and of equal length")
-        cols: list[tuple[_Field, str, npt.NDArray[Any]]] = [
-            (_Field(3, UINT8, 1), "u1", bpm)
-        ]
+        cols: list[tuple[_Field, str, npt.NDArray[Any]]] = [(_Field(3, UINT8, 1), "u1", bpm)]
         if distance_m is not None:
             d = np.rint(np.asarray(distance_m, dtype=np.float64) * 100)
             cols.append((_Field(5, UINT32, 4), "<u4", np.where(np.isfinite(d), d, 0xFFFFFFFF)))
@@ -521,8 +597,13 @@ class FitWriter:
             if np.any((a[~bad] < 0) | (a[~bad] >= top)):
                 raise ValueError(f"monitoring field {num}: values out of range")
             dtype = _NP_DTYPE[base]
-            cols.append((_Field(num, base, struct.calcsize(code)), dtype,
-                         np.where(bad, invalid, a).astype(dtype)))
+            cols.append(
+                (
+                    _Field(num, base, struct.calcsize(code)),
+                    dtype,
+                    np.where(bad, invalid, a).astype(dtype),
+                )
+            )
 
         if activity_type is not None:
             at = activity_type
@@ -603,8 +684,11 @@ class FitWriter:
         and current_day_resting_heart_rate (1, the day's own), bpm."""
         self.add_message(
             MESG_MONITORING_HR_DATA,
-            [(253, UINT32, fit_seconds(timestamp)), (0, UINT8, resting_hr),
-             (1, UINT8, current_day_resting_hr)],
+            [
+                (253, UINT32, fit_seconds(timestamp)),
+                (0, UINT8, resting_hr),
+                (1, UINT8, current_day_resting_hr),
+            ],
         )
 
     def add_hrv(self, rr_ms: npt.ArrayLike, *, per_message: int = 5) -> None:
@@ -669,8 +753,12 @@ class FitWriter:
             base = event_base & 0xFFFFFFFF  # the strap's clock at the anchor instant
             self.add_message(
                 MESG_HR,
-                [(253, UINT32, sec), (0, UINT16, frac), (9, UINT32, base),
-                 (6, UINT8, int(beats[i]))],
+                [
+                    (253, UINT32, sec),
+                    (0, UINT16, frac),
+                    (9, UINT32, base),
+                    (6, UINT8, int(beats[i])),
+                ],
             )
             ticks = [base]
             i += 1
@@ -682,8 +770,11 @@ class FitWriter:
                 ]
                 if packed:
                     steps = np.diff([ticks[-1], *evts])
-                    ok = int(np.argmax((steps < 0) | (steps >= 4096))) if np.any(
-                        (steps < 0) | (steps >= 4096)) else len(evts)
+                    ok = (
+                        int(np.argmax((steps < 0) | (steps >= 4096)))
+                        if np.any((steps < 0) | (steps >= 4096))
+                        else len(evts)
+                    )
                     if ok == 0:
                         break  # the gap cannot be bridged by 12 bits: new anchor
                     evts = evts[:ok]
@@ -694,8 +785,10 @@ class FitWriter:
                     nbytes = (12 * len(evts) + 7) // 8
                     self.add_message(
                         MESG_HR,
-                        [(6, UINT8, [int(b) for b in beats[i:group_end]]),
-                         (10, BYTE, bits.to_bytes(nbytes, "little"))],
+                        [
+                            (6, UINT8, [int(b) for b in beats[i:group_end]]),
+                            (10, BYTE, bits.to_bytes(nbytes, "little")),
+                        ],
                     )
                 else:
                     self.add_message(
@@ -721,10 +814,17 @@ class FitWriter:
         timer = (e - s) if timer_s is None else timer_s
         self.add_message(
             MESG_LAP,
-            [(253, UINT32, e), (254, UINT16, message_index), (2, UINT32, s),
-             (7, UINT32, round((e - s) * 1000)), (8, UINT32, round(timer * 1000)),
-             (0, ENUM, 9), (1, ENUM, 1), (15, UINT8, _opt_int(avg_hr)),
-             (16, UINT8, _opt_int(max_hr))],
+            [
+                (253, UINT32, e),
+                (254, UINT16, message_index),
+                (2, UINT32, s),
+                (7, UINT32, round((e - s) * 1000)),
+                (8, UINT32, round(timer * 1000)),
+                (0, ENUM, 9),
+                (1, ENUM, 1),
+                (15, UINT8, _opt_int(avg_hr)),
+                (16, UINT8, _opt_int(max_hr)),
+            ],
         )
 
     def add_session(
@@ -746,12 +846,19 @@ class FitWriter:
         timer = (e - s) if timer_s is None else timer_s
         self.add_message(
             MESG_SESSION,
-            [(253, UINT32, e), (254, UINT16, message_index), (2, UINT32, s),
-             (7, UINT32, round((e - s) * 1000)), (8, UINT32, round(timer * 1000)),
-             (5, ENUM, _code(sport, SPORTS, "sport")),
-             (6, ENUM, _code(sub_sport, SUB_SPORTS, "sub_sport")),
-             (0, ENUM, 8), (1, ENUM, 1), (16, UINT8, _opt_int(avg_hr)),
-             (17, UINT8, _opt_int(max_hr))],
+            [
+                (253, UINT32, e),
+                (254, UINT16, message_index),
+                (2, UINT32, s),
+                (7, UINT32, round((e - s) * 1000)),
+                (8, UINT32, round(timer * 1000)),
+                (5, ENUM, _code(sport, SPORTS, "sport")),
+                (6, ENUM, _code(sub_sport, SUB_SPORTS, "sub_sport")),
+                (0, ENUM, 8),
+                (1, ENUM, 1),
+                (16, UINT8, _opt_int(avg_hr)),
+                (17, UINT8, _opt_int(max_hr)),
+            ],
         )
 
     def add_activity(
@@ -767,9 +874,15 @@ class FitWriter:
         t = fit_seconds(timestamp)
         self.add_message(
             MESG_ACTIVITY,
-            [(253, UINT32, t), (0, UINT32, None if total_timer_s is None else round(
-                total_timer_s * 1000)), (1, UINT16, num_sessions), (2, ENUM, 0), (3, ENUM, 26),
-             (4, ENUM, 1), (5, UINT32, None if local_offset_s is None else t + local_offset_s)],
+            [
+                (253, UINT32, t),
+                (0, UINT32, None if total_timer_s is None else round(total_timer_s * 1000)),
+                (1, UINT16, num_sessions),
+                (2, ENUM, 0),
+                (3, ENUM, 26),
+                (4, ENUM, 1),
+                (5, UINT32, None if local_offset_s is None else t + local_offset_s),
+            ],
         )
 
     # -- output -----------------------------------------------------------------------------
@@ -825,8 +938,9 @@ def write_activity_fit(
     first, last = t[0], t[-1]
     avg_hr, max_hr = _hr_summary(bpm)
     w = FitWriter()
-    w.add_file_id(type=4, manufacturer=manufacturer, product=product, serial=serial,
-                  time_created=first)
+    w.add_file_id(
+        type=4, manufacturer=manufacturer, product=product, serial=serial, time_created=first
+    )
     w.add_device_info(first, manufacturer=manufacturer, product=product, serial=serial)
     w.add_event(first, event=0, event_type=0)
     w.add_records(t, bpm, compressed_timestamps=compressed_timestamps)
@@ -855,8 +969,9 @@ def write_monitoring_fit(
     if t.size == 0:
         raise ValueError("a monitoring file needs at least one sample")
     w = FitWriter()
-    w.add_file_id(type=file_type, manufacturer=manufacturer, product=product, serial=serial,
-                  time_created=t[0])
+    w.add_file_id(
+        type=file_type, manufacturer=manufacturer, product=product, serial=serial, time_created=t[0]
+    )
     w.add_monitoring_info(t[0], local_offset_s=utc_offset_s)
     w.add_monitoring(t, hr, timestamp16=timestamp16)
     w.write(path)
