@@ -60,3 +60,40 @@ def test_strap_and_watch_overlap_each_second_once(
     recompute(con, ["P001"], cfg=DoseConfig(source_priority="optical,chest_strap,phone,unknown"))
     day2 = con.execute("SELECT trimp_banister FROM daily_load").fetchone()
     assert day2 is not None and day2[0] == pytest.approx(banister_f(60, 130), rel=2e-3)
+
+
+def test_same_run_as_fit_and_gpx_counts_once(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """The watch's FIT and Strava's GPX of one run: both stored, linked, counted once."""
+    add_p(con)
+    start = utc(2024, 5, 6, 9)
+    hr = np.full(1800, 150.0)
+    activity_file(tmp_path / "run.fit", start, hr)
+    ts = start + (np.arange(0, 1800, 2) * 1_000_000).astype("timedelta64[us]")  # GPX: every 2 s
+    pts = "".join(
+        f'<trkpt lat="51.5" lon="-0.1"><time>{t}Z</time><extensions>'
+        f"<gpxtpx:TrackPointExtension><gpxtpx:hr>150</gpxtpx:hr>"
+        f"</gpxtpx:TrackPointExtension></extensions></trkpt>"
+        for t in ts.astype("datetime64[s]").astype(str)
+    )
+    (tmp_path / "run.gpx").write_text(
+        '\n  <?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="StravaGPX" xmlns="http://www.topografix.com/GPX/1/1" '
+        'xmlns:gpxtpx="http://www.garmin.com/xmlschemas/TrackPointExtension/v1">'
+        f"<trk><type>running</type><trkseg>{pts}</trkseg></trk></gpx>"
+    )
+    s = import_paths(con, [tmp_path], "P001")
+    assert sorted((str(f.format), f.status, f.reason) for f in s.files) == [
+        ("fit", "imported", None),
+        ("gpx", "imported", None),
+    ]
+    links = con.execute(
+        "SELECT s.format, counted, duplicate_of IS NOT NULL FROM sessions "
+        "JOIN sources s USING (source_id) ORDER BY s.format"
+    ).fetchall()
+    assert links == [("fit", True, False), ("gpx", False, True)]  # 1 Hz beats every 2 s
+    day = con.execute("SELECT sessions, trimp_banister, hr_minutes FROM daily_load").fetchone()
+    assert day is not None and day[0] == 1
+    assert day[1] == pytest.approx(banister_f(30, 150), rel=1e-9)
+    assert day[2] == pytest.approx(30.0)

@@ -453,3 +453,41 @@ def test_timestamps_are_exact_microseconds() -> None:
     ]
     rec = read(hr_json(entries), ctx=ReadContext("UTC"))
     assert np.all(np.diff(rec.hr.ts.astype(np.int64)) == 5_000_000)
+
+
+def test_takeout_resting_heart_rate_at_an_instant() -> None:
+    # a stamp that is not midnight is an instant: its local day is taken in the zone
+    data = b"timestamp,beats per minute,data source\n2026-05-27T23:30:00Z,51,Watch\n"
+    rec = read(data, "resting_heart_rate_2026-05-27.csv")  # 00:30 BST on the 28th
+    assert rec.vendor[0].start[0] == utc_us("2026-05-27T23:00:00")
+
+
+def test_archive_import_skips_what_is_not_stored(tmp_path: Path, con: Any) -> None:
+    import zipfile
+
+    from actidose.pipeline import import_paths
+    from tests.conftest import add_p
+
+    add_p(con, "P1", tz="Europe/London")
+    archive = tmp_path / "MyFitbitData.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        hr = hr_json([("05/01/24 07:00:07", 60), ("05/01/24 07:00:22", 61)])
+        z.writestr("Physical Activity/heart_rate-2024-05-01.json", hr)
+        z.writestr(
+            "Physical Activity/steps-2024-05-01.json", day_json([("05/01/24 07:00:00", "12")])
+        )
+        z.writestr(
+            "Physical Activity/altitude-2024-05-01.json", day_json([("05/01/24 07:00:00", "1")])
+        )
+        z.writestr("Sleep/sleep-2024-05-01.json", b'[{"logId": 1, "dateOfSleep": "2024-05-01"}]')
+    summary = import_paths(con, [archive], "P1", recompute_after=False)
+    status = {Path(f.path).name: f.status for f in summary.files}
+    assert status == {
+        "heart_rate-2024-05-01.json": "imported",
+        "steps-2024-05-01.json": "imported",
+        "altitude-2024-05-01.json": "skipped",
+        "sleep-2024-05-01.json": "skipped",
+    }
+    assert summary.exit_code == 0
+    kinds = con.execute("SELECT kind, count(*) FROM vendor_activity GROUP BY kind").fetchall()
+    assert kinds == [("steps", 1)]

@@ -270,3 +270,8 @@ def test_mutated_export(data: st.DataObject) -> None:
             del blob[at : at + data.draw(st.integers(1, 30))]
     got = outcome(bytes(blob), ReadContext())
     assert isinstance(got, Recording | InputError)
+
+
+def test_bad_stop_time_is_named() -> None:
+    e = error(session(stopTime="later"))
+    assert e.reason.startswith("exercises[0].stopTime 'later' is not a date-time (line ")

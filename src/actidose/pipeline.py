@@ -248,6 +248,15 @@ def _items(
 ProgressHook = Callable[[int, int, str], None]
 
 
+def _database_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
+    """The database's own files, never to be imported (a study folder may hold the database)."""
+    out: set[Path] = set()
+    for row in con.execute("SELECT path FROM duckdb_databases() WHERE path IS NOT NULL").fetchall():
+        db = Path(row[0]).resolve()
+        out |= {db, db.with_name(db.name + ".wal")}
+    return out
+
+
 def import_paths(
     con: duckdb.DuckDBPyConnection,
     paths: list[Path],
@@ -269,7 +278,8 @@ def import_paths(
     """
     person = participants.require(con, participant_id)
     ctx = ReadContext(timezone or person.timezone, dict(options or {}))
-    files = list(expand(paths))
+    own = _database_files(con)
+    files = [f for f in expand(paths) if f.resolve() not in own]
     summary = ImportSummary(participant_id)
     limits = limits or Limits()
     spool_dir = Path(tempfile.mkdtemp(prefix="actidose-"))

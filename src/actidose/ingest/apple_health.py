@@ -68,9 +68,9 @@ import contextlib
 import io
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -90,6 +90,7 @@ from actidose.recording import (
 
 __all__ = ["BadDate", "detect", "parse_beat_times", "parse_dates", "read"]
 
+_T = TypeVar("_T")
 _ROOT: Final = b"HealthData"
 _HR: Final = "HKQuantityTypeIdentifierHeartRate"
 _HRV: Final = "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"
@@ -438,7 +439,6 @@ class _Collector:
         self.window: list[tuple[int, bytes]] = []  # chunks fed since the last flush
         self._ends: deque[str] = deque(maxlen=1)
         self.end = self._ends.append
-        self._scope: str | None = None  # an open Correlation or WorkoutActivity
         # heart rate
         self.hr_date: list[str] = []
         self.hr_value: list[str] = []
@@ -465,57 +465,85 @@ class _Collector:
         self.rr_ts: list[npt.NDArray[np.int64]] = []
         self.rr_ms: list[npt.NDArray[np.float64]] = []
         self.warn: dict[str, int] = {}
+        self.start = self._make_start()
 
     # lxml calls these -------------------------------------------------------------------------
-    def start(self, tag: str, a: Mapping[str, str]) -> None:
-        if self._scope is not None and self._ends and self._ends[0] == self._scope:
-            self._scope = None
-        if tag == "MetadataEntry":
-            return
-        if tag == "Record":
-            t = a.get("type")
-            if t == _HR:
-                if self._scope == "Correlation":
-                    return
-                self.hr_date.append(a.get("startDate", ""))
-                self.hr_value.append(a.get("value", ""))
-                if a.get("unit") != "count/min":
-                    self.hr_odd_unit.append((len(self.hr_date) - 1, a.get("unit")))
-                key = (a.get("sourceName"), a.get("device"))
-                self.hr_src[key] = self.hr_src.get(key, 0) + 1
-            elif t in _VENDOR:
-                if self._scope == "Correlation":
-                    return
-                key3 = (t, a.get("sourceName", ""), a.get("unit", ""))
-                buf = self.bufs.get(key3)
-                if buf is None:
-                    buf = self.bufs[key3] = _Buf()
-                sd = a.get("startDate", "")
-                ed = a.get("endDate", "")
-                buf.start.append(sd)
-                buf.end.append(ed)
-                buf.value.append(a.get("value", ""))
-                if t == _HRV:
-                    self.hrv_start.append(sd)
-                    self.hrv_end.append(ed)
-        elif tag == "InstantaneousBeatsPerMinute":
-            n = self.n_hrv + len(self.hrv_start)
-            if n:
-                self.beat_bpm.append(a.get("bpm", ""))
-                self.beat_time.append(a.get("time", ""))
-                self.beat_rec.append(n - 1)
-        elif tag == "Workout":
+    def _make_start(self) -> Callable[[str, Mapping[str, str]], None]:
+        """The ``start`` callback: a closure over the window's lists (this runs for every
+        element of a multi-GB file, so it avoids attribute lookups and method calls)."""
+        ends = self._ends
+        hr, hrv, vendor = _HR, _HRV, _VENDOR
+        hr_date, hr_value, hr_odd, hr_src = (
+            self.hr_date,
+            self.hr_value,
+            self.hr_odd_unit,
+            self.hr_src,
+        )
+        bufs, hrv_start, hrv_end = self.bufs, self.hrv_start, self.hrv_end
+        beat_bpm, beat_time, beat_rec = self.beat_bpm, self.beat_time, self.beat_rec
+        scope: str | None = None  # an open Correlation or WorkoutActivity
+
+        def start(tag: str, a: Mapping[str, str]) -> None:
+            nonlocal scope
+            if scope is not None and ends and ends[0] == scope:
+                scope = None  # it closed: the last end tag before this start was its own
+            if tag == "MetadataEntry":
+                return
+            if tag == "Record":
+                t = a.get("type")
+                if t == hr:
+                    if scope == "Correlation":
+                        return
+                    try:
+                        hr_date.append(a["startDate"])
+                    except KeyError:
+                        hr_date.append("")
+                    hr_value.append(a.get("value", ""))
+                    unit = a.get("unit")
+                    if unit != "count/min":
+                        hr_odd.append((len(hr_date) - 1, unit))
+                    key = (a.get("sourceName"), a.get("device"))
+                    hr_src[key] = hr_src.get(key, 0) + 1
+                elif t in vendor:
+                    if scope == "Correlation":
+                        return
+                    key3 = (t, a.get("sourceName", ""), a.get("unit", ""))
+                    buf = bufs.get(key3)
+                    if buf is None:
+                        buf = bufs[key3] = _Buf()
+                    sd = a.get("startDate", "")
+                    ed = a.get("endDate", "")
+                    buf.start.append(sd)
+                    buf.end.append(ed)
+                    buf.value.append(a.get("value", ""))
+                    if t == hrv:
+                        hrv_start.append(sd)
+                        hrv_end.append(ed)
+            elif tag == "InstantaneousBeatsPerMinute":
+                n = self.n_hrv + len(hrv_start)
+                if n:
+                    beat_bpm.append(a.get("bpm", ""))
+                    beat_time.append(a.get("time", ""))
+                    beat_rec.append(n - 1)
+            elif tag in ("Correlation", "WorkoutActivity"):
+                scope = tag
+                ends.clear()
+            else:
+                self._other(tag, a, scope)
+
+        return start
+
+    def _other(self, tag: str, a: Mapping[str, str], scope: str | None) -> None:
+        """The rare elements: workouts and the export's header."""
+        if tag == "Workout":
             self.workouts.append(_Workout(dict(a)))
         elif tag == "WorkoutStatistics":
             if self.workouts and a.get("type") == _HR:
                 stat = (a.get("average"), a.get("maximum"), a.get("unit"))
-                if self._scope == "WorkoutActivity":
+                if scope == "WorkoutActivity":
                     self.workouts[-1].leg_hr = self.workouts[-1].leg_hr or stat
                 else:
                     self.workouts[-1].hr = stat
-        elif tag in ("Correlation", "WorkoutActivity"):
-            self._scope = tag
-            self._ends.clear()
         elif tag == "HealthData":
             self.meta["locale"] = a.get("locale", "")
         elif tag == "ExportDate":
@@ -568,8 +596,7 @@ class _Collector:
     def _flush_hr(self) -> None:
         if not self.hr_date:
             return
-        dates, values, odd = self.hr_date, self.hr_value, self.hr_odd_unit
-        self.hr_date, self.hr_value, self.hr_odd_unit = [], [], []
+        dates, values, odd = _take(self.hr_date), _take(self.hr_value), _take(self.hr_odd_unit)
         try:
             utc, off = parse_dates(dates)
         except BadDate as exc:
@@ -605,9 +632,9 @@ class _Collector:
             self.offsets[o] = self.offsets.get(o, 0) + k
 
     def _flush_vendor(self) -> None:
-        bufs, self.bufs = self.bufs, {}
-        hrv_start, hrv_end = self.hrv_start, self.hrv_end
-        self.hrv_start, self.hrv_end = [], []
+        bufs = dict(self.bufs)
+        self.bufs.clear()
+        hrv_start, hrv_end = _take(self.hrv_start), _take(self.hrv_end)
         if hrv_start:
             s_utc, s_off = self._dates(hrv_start, "HRV startDate")
             e_utc, _ = self._dates(hrv_end, "HRV endDate")
@@ -637,8 +664,7 @@ class _Collector:
     def _flush_beats(self) -> None:
         if not self.beat_bpm:
             return
-        bpm_s, times, recs = self.beat_bpm, self.beat_time, self.beat_rec
-        self.beat_bpm, self.beat_time, self.beat_rec = [], [], []
+        bpm_s, times, recs = _take(self.beat_bpm), _take(self.beat_time), _take(self.beat_rec)
         rec = np.asarray(recs, np.int64)
         rec_utc = np.concatenate(self.hrv_utc)[rec]
         rec_off = np.concatenate(self.hrv_off)[rec]
@@ -994,6 +1020,13 @@ def _place_beats(
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+def _take(items: list[_T]) -> list[_T]:
+    """The items of a list that a callback keeps appending to, emptying it in place."""
+    out = items[:]
+    items.clear()
+    return out
 
 
 def _floats(values: list[str]) -> npt.NDArray[np.float64]:

@@ -362,7 +362,7 @@ def read(
     if not data:
         raise InputError("empty file", path=path, offset=0)
     text = decode_text(bytes(data), path=path, encoding=opts.get("encoding", "utf-8"))
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    first = next((ln for ln in io.StringIO(text) if ln.strip()), "")
     delim = _delimiter(opts, first)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
 

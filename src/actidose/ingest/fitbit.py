@@ -74,7 +74,13 @@ from actidose.errors import InputError
 from actidose.ingest.csv_hr import civil_to_us, decode_text, parse_iso, parse_numbers
 from actidose.ingest.registry import NOT_RECOGNISED
 from actidose.recording import TS_DTYPE, HRSeries, ReadContext, Recording, VendorSeries
-from actidose.timeutil import LOCAL_AMBIGUOUS, LOCAL_NONEXISTENT, day_start_utc_us, local_to_utc
+from actidose.timeutil import (
+    LOCAL_AMBIGUOUS,
+    LOCAL_NONEXISTENT,
+    day_start_utc_us,
+    local_days,
+    local_to_utc,
+)
 
 __all__ = ["FORMAT", "KIND_ENERGY_TOTAL", "detect", "read"]
 
@@ -622,7 +628,13 @@ def _read_takeout_csv(src: _Source, column: str) -> Recording:
         meta["data_sources"] = "; ".join(sources)
 
     if column == "beats per minute" and "resting" in name:
-        days = (wall // _DAY_US).astype("datetime64[D]")
+        # a stamp at 00:00:00 marks a local calendar day (daily_resting_heart_rate.csv);
+        # any other stamp is an instant, whose local day is taken in the participant's zone
+        day_us = wall // _DAY_US
+        if tz and mode == "utc" and (wall % _DAY_US != 0).any():
+            instant_days = local_days(us, tz).astype(np.int64)
+            day_us = np.where(wall % _DAY_US == 0, day_us, instant_days)
+        days = day_us.astype("datetime64[D]")
         has = values > 0
         vs = _daily_series(src, _Series("resting_hr_bpm", "bpm", True), days[has], values[has])
         vs.origin = sources[0] if len(sources) == 1 else "Fitbit"

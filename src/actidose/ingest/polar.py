@@ -269,14 +269,17 @@ class _Placer:
 
 
 def _times(
-    doc: _Doc, where: str, texts: list[Any], place: _Placer
+    doc: _Doc, where: str, texts: list[Any], place: _Placer, *, key: str = "dateTime"
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """UTC microseconds of naive ISO ``dateTime`` texts (an explicit offset or Z is honoured)."""
+    """UTC microseconds of naive ISO date-time texts (an explicit offset or Z is honoured).
+    ``where`` names the array (``...samples.heartRate``) or, with ``key=""``, the one value."""
     parsed = parse_iso([t if isinstance(t, str) else None for t in texts])
     if not parsed.ok.all():
         i = int(np.flatnonzero(~parsed.ok)[0])
-        needle = '"dateTime"\\s*:\\s*' + re.escape(json.dumps(texts[i])) if texts[i] else None
-        raise doc.error(f"{where}[{i}].dateTime {texts[i]!r} is not a date-time", needle)
+        label = f"{where}[{i}].{key}" if key else where
+        field = key or where.rsplit(".", 1)[-1]
+        needle = f'"{field}"\\s*:\\s*' + re.escape(json.dumps(texts[i])) if texts[i] else None
+        raise doc.error(f"{label} {texts[i]!r} is not a date-time", needle)
     utc = parsed.us.copy()
     keep = np.ones(utc.size, bool)
     naive = ~parsed.has_zone
@@ -288,7 +291,7 @@ def _times(
 def _instant(doc: _Doc, place: _Placer, text: Any, where: str) -> int | None:
     if text is None:
         return None
-    utc, keep = _times(doc, where.rsplit(".", 1)[0], [text], place)
+    utc, keep = _times(doc, where, [text], place, key="")
     return int(utc[0]) if keep[0] else None
 
 
