@@ -29,7 +29,7 @@ def error(text: str | bytes, tz: str | None = None, **options: str) -> InputErro
 
 
 def times(rec_ts: np.ndarray) -> list[str]:
-    return rec_ts.astype("datetime64[us]").astype(str).tolist()  # type: ignore[no-any-return]
+    return rec_ts.astype("datetime64[us]").astype(str).tolist()
 
 
 MAP = "timestamp=Time,bpm=HR"

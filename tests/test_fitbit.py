@@ -66,7 +66,7 @@ def independent_local(text: str, tz: str) -> datetime:
 
 
 def as_dt(ts: np.datetime64) -> datetime:
-    return ts.astype("datetime64[us]").astype(datetime)  # type: ignore[no-any-return]
+    return ts.astype("datetime64[us]").astype(datetime)
 
 
 # --------------------------------------------------------------------------------------------

@@ -215,3 +215,55 @@ def test_derived_rows_name_their_parameters(con: duckdb.DuckDBPyConnection, tmp_
         assert n > 0, t
     params = con.execute("SELECT params->>'trimp_preset' FROM parameter_sets").fetchone()
     assert params == ("banister",)
+
+
+def test_vendor_series_stored_and_summed_per_day_from_one_source(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Steps from a phone and a watch on the same day are not added together."""
+    from actidose.ingest.samples import clean_hr
+    from actidose.recording import Recording, VendorSeries
+    from actidose.storage.db import transaction
+    from actidose.storage.write import store_recording
+
+    add_p(con, tz="Europe/London")
+    minutes = utc(2024, 6, 1, 8) + (np.arange(120) * 60_000_000).astype("timedelta64[us]")
+    for k, (origin, per_min) in enumerate([("iPhone", 50.0), ("Apple Watch", 40.0)]):
+        n = 120 if origin == "iPhone" else 90
+        rec = Recording(
+            format="test",
+            kind="allday",
+            vendor=[
+                VendorSeries(
+                    "steps", "count", minutes[:n], np.full(n, 60.0), np.full(n, per_min), origin
+                ),
+                VendorSeries(
+                    "resting_hr_bpm",
+                    "bpm",
+                    minutes[:1],
+                    np.full(1, 86400.0),
+                    np.full(1, 55.0 + k),
+                    origin,
+                ),
+            ],
+        )
+        with transaction(con):
+            store_recording(
+                con,
+                sha256=f"sha{k}",
+                path=f"/x{k}",
+                size=1,
+                participant_id="P001",
+                rec=rec,
+                hr=clean_hr(rec.hr),
+                replace_id=None,
+            )
+    recompute(con)
+    assert con.execute("SELECT count(*) FROM vendor_activity").fetchone() == (212,)
+    rows = con.execute(
+        "SELECT kind, value, origin, n_sources, aggregate FROM vendor_daily ORDER BY kind"
+    ).fetchall()
+    assert rows == [
+        ("resting_hr_bpm", 55.0, "iPhone", 2, "mean"),
+        ("steps", 6000.0, "iPhone", 2, "sum"),
+    ]

@@ -234,7 +234,8 @@ def compute_participant(
     counted = np.array(sess_rows["counted"], bool)
     sess_days = np.array(sess_rows["day"], "datetime64[D]")
     if ts_all.size == 0 and sess_days.size == 0:
-        return {}
+        only_vendor = _vendor_daily(con, participant_id, tz, cfg)
+        return {} if only_vendor is None else {"vendor_daily": only_vendor}
     candidates = [d for d in (days_all, sess_days) if d.size]
     d0 = min(d.min() for d in candidates)
     d1 = max(d.max() for d in candidates)
@@ -381,7 +382,11 @@ def compute_participant(
         }
     )
     assert sessions.num_rows == n_sessions
-    return {"sessions": sessions, "daily_load": daily, "load_series": series, "weekly_dose": weekly}
+    out = {"sessions": sessions, "daily_load": daily, "load_series": series, "weekly_dose": weekly}
+    vendor = _vendor_daily(con, participant_id, tz, cfg)
+    if vendor is not None:
+        out["vendor_daily"] = vendor
+    return out
 
 
 def _link_sessions(
@@ -472,7 +477,70 @@ _SESSION_TYPES: dict[str, pa.DataType] = {
     "dose_sources": pa.string(),
 }
 
-DERIVED = ("sessions", "daily_load", "load_series", "weekly_dose")
+DERIVED = ("sessions", "daily_load", "load_series", "weekly_dose", "vendor_daily")
+
+#: How a vendor kind's values combine within a day (anything else is summed).
+_VENDOR_MEAN_KINDS = ("resting_hr_bpm", "hrv_sdnn_ms")
+
+
+def _vendor_daily(
+    con: duckdb.DuckDBPyConnection, participant_id: str, tz: str, cfg: DoseConfig
+) -> pa.Table | None:
+    """Vendor series per local day and kind, from ONE source per day and kind: the source with
+    the most data that day (an iPhone and a Watch both count steps; adding them would count the
+    same steps twice). Day values (>= 23 h) keep their day; shorter intervals go to the local
+    day of their start."""
+    got = con.execute(
+        "SELECT epoch_us(v.start_ts) AS start, v.duration_s, v.value, v.kind, v.unit, "
+        "v.source_id, v.origin FROM vendor_activity v JOIN sources s USING (source_id) "
+        "WHERE v.participant_id = ? AND s.status IN ('imported', 'salvaged')",
+        [participant_id],
+    ).fetchall()
+    if not got:
+        return None
+    start = np.array([r[0] for r in got], np.int64)
+    # A day value starts at local midnight: take the local day of its midpoint, robust to a
+    # start written a second early or late.
+    dur = np.array([r[1] for r in got], np.float64)
+    mid = start + np.where(dur >= 23 * 3600, (dur * 5e5).astype(np.int64), 0)
+    days = local_days(mid, tz)
+    groups: dict[tuple[Any, str, int], list[float]] = {}
+    meta: dict[tuple[Any, str, int], tuple[str | None, str | None]] = {}
+    for d, r in zip(days.tolist(), got, strict=True):
+        key = (d, r[3], int(r[5]))
+        groups.setdefault(key, []).append(float(r[2]))
+        meta[key] = (r[4], r[6])
+    best: dict[tuple[Any, str], tuple[int, int, float, int]] = {}
+    for (d, kind, sid), vals in groups.items():
+        agg = float(np.mean(vals)) if kind in _VENDOR_MEAN_KINDS else float(np.sum(vals))
+        prev = best.get((d, kind))
+        n = (prev[3] if prev else 0) + 1
+        if prev is None or (len(vals), -sid) > (prev[1], -prev[0]):
+            best[(d, kind)] = (sid, len(vals), agg, n)
+        else:
+            best[(d, kind)] = (*prev[:3], n)
+    keys = sorted(best, key=lambda k: (k[0], k[1]))
+    rows = [best[k] for k in keys]
+    return pa.table(
+        {
+            "participant_id": pa.array([participant_id] * len(keys), pa.string()),
+            "day": pa.array(np.array([k[0] for k in keys], "datetime64[D]")),
+            "kind": pa.array([k[1] for k in keys], pa.string()),
+            "unit": pa.array(
+                [meta[(k[0], k[1], r[0])][0] for k, r in zip(keys, rows, strict=True)], pa.string()
+            ),
+            "value": pa.array([r[2] for r in rows], pa.float64()),
+            "aggregate": pa.array(
+                ["mean" if k[1] in _VENDOR_MEAN_KINDS else "sum" for k in keys], pa.string()
+            ),
+            "source_id": pa.array([r[0] for r in rows], pa.int64()),
+            "origin": pa.array(
+                [meta[(k[0], k[1], r[0])][1] for k, r in zip(keys, rows, strict=True)], pa.string()
+            ),
+            "n_sources": pa.array([r[3] for r in rows], pa.int32()),
+            "params_id": pa.array([cfg.params_id] * len(keys), pa.string()),
+        }
+    )
 
 
 def recompute(

@@ -198,6 +198,19 @@ CREATE TABLE vendor_activity (
     origin VARCHAR
 );
 
+CREATE TABLE vendor_daily (
+    participant_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    kind VARCHAR NOT NULL,
+    unit VARCHAR,
+    value DOUBLE,
+    aggregate VARCHAR NOT NULL,      -- 'sum' or 'mean' over the day's values
+    source_id BIGINT NOT NULL,       -- the one source counted for this day and kind
+    origin VARCHAR,
+    n_sources INTEGER NOT NULL,      -- sources that had this kind that day
+    params_id VARCHAR NOT NULL
+);
+
 ALTER TABLE sessions ADD COLUMN duplicate_of BIGINT;
 ALTER TABLE sessions ADD COLUMN counted BOOLEAN;
 ALTER TABLE sessions ADD COLUMN dose_trimp_banister DOUBLE;
@@ -218,7 +231,7 @@ RECORDED_TABLES = (
     "activities",
     "vendor_activity",
 )
-DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose")
+DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose", "vendor_daily")
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
