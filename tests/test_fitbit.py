@@ -81,7 +81,7 @@ def test_corpus_heart_rate_matches_independent_reading() -> None:
     want_b = [float(it["value"]["bpm"]) for it in items]
 
     rec = fitbit.read(path.open("rb"), path=str(path), ctx=ReadContext(tz))
-    assert (rec.format, rec.kind) == ("fitbit", "allday")
+    assert (rec.format, rec.kind, rec.sensor) == ("fitbit", "allday", "optical")
     assert len(rec.hr) == len(items) == 201
     assert [as_dt(t) for t in rec.hr.ts] == want_t
     assert rec.hr.bpm.tolist() == want_b

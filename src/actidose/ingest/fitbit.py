@@ -7,7 +7,7 @@ archive"; one file per series and day or month, e.g. ``heart_rate-2024-05-01.jso
 array of ``{"dateTime": "MM/DD/YY HH:MM:SS", "value": ...}`` with no zone.
 
 * ``heart_rate-*``: ``value = {"bpm": 70, "confidence": 0..3}`` -> heart rate (``kind="allday"``,
-  ``bpm`` as given, confidence counted in ``meta``).
+  ``bpm`` as given, confidence counted in ``meta``, ``sensor="optical"``: Fitbit trackers).
 * ``steps-*`` (count) and ``calories-*`` (kcal, *total* energy: Fitbit's per-minute calories
   include the basal rate): ``value`` a number as a string, one per minute -> VendorSeries of
   60 s values, kinds ``steps`` and :data:`KIND_ENERGY_TOTAL` (``"energy_total_kcal"``, which is
@@ -476,9 +476,9 @@ def _json_heart_rate(src: _Source, items: list[Any]) -> Recording:
         if isinstance(it.get("value"), dict)
     )
     meta["confidence_counts"] = ", ".join(f"{k}: {v}" for k, v in sorted(conf.items()))
-    return src.recording(
-        hr=HRSeries(utc[keep].astype(TS_DTYPE), bpm[keep]), warnings=warnings, meta=meta
-    )
+    hr = HRSeries(utc[keep].astype(TS_DTYPE), bpm[keep])
+    # Fitbit trackers measure heart rate optically at the wrist (they pair with no HR straps)
+    return src.recording(hr=hr, warnings=warnings, meta=meta, sensor="optical")
 
 
 def _label(value: Any) -> str:
