@@ -1,0 +1,95 @@
+"""Every real FIT file of the shared corpus through `actidose import`: the stored HR samples
+equal an independent fitdecode reading after the sample rules, or the file is quarantined with
+its specific reason."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+
+import duckdb
+import fitdecode
+import numpy as np
+import pytest
+
+from actidose.pipeline import import_paths
+
+from .conftest import add_p, need_corpus
+
+QUARANTINED = {
+    "antfs-dump.63.fit": "power-on-relative",
+    "compressed-speed-distance.fit": "power-on-relative",
+    "nick.fit": "truncated at offset",
+    "strava-android-app-201.10-b1218918.fit": "corrupt data at offset 7471",
+}
+# HR of these comes from `hr` messages (a strap), which replace the watch's record HR.
+HR_MESSAGES = {"event_timestamp.fit", "garmin-fr935-cr.fit", "sample_mulitple_header.fit"}
+
+
+def fitdecode_hr(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Record timestamp + heart_rate, then the design's sample rules, written independently."""
+    ts: list[int] = []
+    bpm: list[float] = []
+    with fitdecode.FitReader(
+        str(path),
+        check_crc=fitdecode.CrcCheck.DISABLED,
+        error_handling=fitdecode.ErrorHandling.IGNORE,
+    ) as fit:
+        for frame in fit:
+            if not isinstance(frame, fitdecode.FitDataMessage) or frame.name != "record":
+                continue
+            if not frame.has_field("heart_rate") or not frame.has_field("timestamp"):
+                continue
+            t = frame.get_value("timestamp")
+            if not hasattr(t, "timestamp"):
+                continue
+            v = frame.get_value("heart_rate")
+            ts.append(round(t.replace(tzinfo=t.tzinfo or UTC).timestamp() * 1e6))
+            bpm.append(np.nan if v is None else float(v))
+    t_arr, b_arr = np.array(ts, np.int64), np.array(bpm, np.float64)
+    ok = np.isfinite(b_arr) & (b_arr >= 25) & (b_arr <= 250)
+    t_arr, b_arr = t_arr[ok], b_arr[ok]
+    order = np.argsort(t_arr, kind="stable")
+    t_arr, b_arr = t_arr[order], b_arr[order]
+    first = np.ones(t_arr.size, bool)
+    first[1:] = t_arr[1:] != t_arr[:-1]
+    return t_arr[first], b_arr[first]
+
+
+def test_corpus_fit_files(con: duckdb.DuckDBPyConnection) -> None:
+    fit_dir = need_corpus() / "fit"
+    add_p(con)
+    summary = import_paths(con, [fit_dir], "P001")
+    outcomes = {Path(f.path).name: f for f in summary.files if f.path.endswith(".fit")}
+    assert len(outcomes) == len(list(fit_dir.glob("*.fit")))
+    for name, f in sorted(outcomes.items()):
+        if name in QUARANTINED:
+            assert f.status == "quarantined", name
+            assert QUARANTINED[name] in (f.reason or ""), (name, f.reason)
+            continue
+        assert f.status == "imported", (name, f.reason)
+        stored = con.execute(
+            "SELECT epoch_us(ts), bpm FROM hr_samples WHERE source_id = ? ORDER BY ts",
+            [f.source_id],
+        ).fetchall()
+        got_t = np.array([r[0] for r in stored], np.int64)
+        got_b = np.array([r[1] for r in stored], np.float64)
+        if name in HR_MESSAGES:
+            assert got_t.size > 1000, name
+            continue
+        want_t, want_b = fitdecode_hr(fit_dir / name)
+        assert np.array_equal(got_t, want_t), name
+        assert np.array_equal(got_b, want_b), name
+
+
+@pytest.mark.slow
+def test_nick_fit_salvage_keeps_its_records(con: duckdb.DuckDBPyConnection) -> None:
+    nick = need_corpus() / "fit" / "nick.fit"
+    add_p(con)
+    s = import_paths(con, [nick], "P001")
+    assert s.files[0].status == "quarantined"
+    s = import_paths(con, [nick], "P001", salvage=True)
+    f = s.files[0]
+    assert f.status == "salvaged" and "truncated at offset" in (f.reason or "")
+    assert f.n_samples + f.n_invalid + f.n_duplicate_ts == 14_391
+    assert con.execute("SELECT status FROM sources").fetchall() == [("salvaged",)]
