@@ -93,3 +93,54 @@ def test_nick_fit_salvage_keeps_its_records(con: duckdb.DuckDBPyConnection) -> N
     assert f.status == "salvaged" and "truncated at offset" in (f.reason or "")
     assert f.n_samples + f.n_invalid + f.n_duplicate_ts == 14_391
     assert con.execute("SELECT status FROM sources").fetchall() == [("salvaged",)]
+
+
+@pytest.mark.parametrize(
+    ("folder", "expect"),
+    [
+        ("tcx", {"imported": 6}),
+        ("gpx", {"imported": 4}),
+        ("apple-health", {"imported": 2, "duplicate": 1}),  # the zip holds the same export.xml
+        ("fitbit", {"imported": 3, "skipped": 1}),  # the sleep log carries no HR or activity
+        ("polar", {"imported": 1}),
+    ],
+)
+def test_corpus_exports_import(
+    con: duckdb.DuckDBPyConnection, folder: str, expect: dict[str, int]
+) -> None:
+    add_p(con, tz="Europe/Amsterdam")
+    s = import_paths(con, [need_corpus() / folder], "P001")
+    got = {k: s.count(k) for k in ("imported", "duplicate", "skipped", "quarantined", "failed")}
+    assert {k: v for k, v in got.items() if v} == expect, [(f.path, f.reason) for f in s.files]
+    assert s.exit_code == 0
+    n = con.execute("SELECT count(*) FROM hr_samples").fetchone()
+    assert n == (sum(f.n_samples for f in s.files),)
+
+
+def test_fitbit_day_across_spring_forward_lands_in_local_days(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A Fitbit heart-rate file of local 2024-03-31 (Europe/London loses 01:00-02:00): every
+    sample lands in its local day, the day holds 23 hours, and the instants are UTC."""
+    import json
+
+    add_p(con, tz="Europe/London")
+    local = np.arange(
+        np.datetime64("2024-03-31T00:00:00"),
+        np.datetime64("2024-04-01T00:00:00"),
+        np.timedelta64(60, "s"),
+    )
+    items = [
+        {"dateTime": f"03/31/24 {str(t)[11:19]}", "value": {"bpm": 70, "confidence": 2}}
+        for t in local
+    ]
+    (tmp_path / "heart_rate-2024-03-31.json").write_text(json.dumps(items))
+    s = import_paths(con, [tmp_path / "heart_rate-2024-03-31.json"], "P001")
+    f = s.files[0]
+    assert f.status == "imported"
+    assert f.n_samples == 23 * 60  # the 60 wall-clock minutes 01:00-01:59 do not exist
+    days = con.execute("SELECT day::VARCHAR, coverage_min, day_status FROM daily_load").fetchall()
+    assert days == [("2024-03-31", pytest.approx(23 * 60), "observed")]
+    first, last = con.execute("SELECT min(ts), max(ts) FROM hr_samples").fetchone()  # type: ignore[misc]
+    assert first.isoformat() == "2024-03-31T00:00:00+00:00"
+    assert last.isoformat() == "2024-03-31T22:59:00+00:00"  # 23:59 BST

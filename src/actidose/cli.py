@@ -315,6 +315,9 @@ def import_cmd(
             importer_named(fmt)
             options["format"] = fmt
         if columns:
+            from .ingest.csv_hr import parse_columns
+
+            parse_columns(columns)  # a bad mapping is a usage error before any file is read
             options["columns"] = columns
             options.setdefault("format", "csv")
         if timestamp_format:

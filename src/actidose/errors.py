@@ -4,7 +4,8 @@
 
     ActidoseError
      ├── InputError        a file or value we were given is unusable (names file and position)
-     │    └── TimeAnchorError   samples that cannot be placed in UTC time
+     │    ├── TimeAnchorError   samples that cannot be placed in UTC time
+     │    └── NothingToImport   a known kind of file that holds nothing actidose stores
      ├── DeviceError       a Bluetooth / USB device misbehaved or is unreachable
      ├── StorageError      the database cannot be opened, is locked, or is too new
      └── UsageError        a command was called wrongly (unknown participant, bad option)
@@ -37,6 +38,11 @@ class InputError(ActidoseError):
 
 class TimeAnchorError(InputError):
     """Samples whose instants cannot be placed in UTC (e.g. only power-on-relative times)."""
+
+
+class NothingToImport(InputError):
+    """A file of a known kind that carries no data actidose stores (a Fitbit sleep log, a
+    sedentary-minutes series). Import reports it as skipped, not quarantined."""
 
 
 class DeviceError(ActidoseError):

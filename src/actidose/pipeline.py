@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import InputError
+from .errors import InputError, NothingToImport
 from .ingest.archive import Limits, archive_kind, iter_members
 from .ingest.files import expand, sha256_file
 from .ingest.registry import HEAD_BYTES, NOT_RECOGNISED, read_recording
@@ -121,7 +121,9 @@ def _parse(item: _Item, salvage: bool, ctx: ReadContext) -> _Parsed:
             fmt, rec = read_recording(fp, path=item.display, salvage=salvage, ctx=ctx)
         return _Parsed(item, fmt, rec, clean_hr(rec.hr))
     except InputError as exc:
-        skip = item.archive_sha256 is not None and exc.reason.startswith(NOT_RECOGNISED)
+        skip = isinstance(exc, NothingToImport) or (
+            item.archive_sha256 is not None and exc.reason.startswith(NOT_RECOGNISED)
+        )
         return _Parsed(item, fmt, reason=exc.reason, status="skipped" if skip else "quarantined")
     except OSError as exc:
         return _Parsed(item, fmt, reason=f"cannot read: {exc.strerror or exc}", status="failed")

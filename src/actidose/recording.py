@@ -93,6 +93,7 @@ VENDOR_KINDS = (
     "active_minutes_vigorous",  # Fitbit "very active", Garmin vigorous intensity minutes
     "exercise_minutes",  # Apple exercise minutes (AppleExerciseTime)
     "energy_active_kcal",
+    "energy_total_kcal",  # active + basal (Fitbit "calories")
     "resting_hr_bpm",
     "hrv_sdnn_ms",
     "distance_m",

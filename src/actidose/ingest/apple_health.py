@@ -67,7 +67,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final, TypeVar
@@ -146,7 +145,7 @@ _WATCH: Final = re.compile(r"watch", re.I)
 _DEVICE_NAME: Final = re.compile(r"\bname:([^,>]*)")
 
 CHUNK: Final = 1 << 20  # bytes fed to libxml2 at a time
-FLUSH: Final = 16 << 20  # bytes between conversions of the collected strings to arrays
+FLUSH: Final = 4 << 20  # bytes between conversions of the collected strings to arrays
 _QUARTER_H_S: Final = 900
 _US: Final = 1_000_000
 _MAX_OFFSET_S: Final = 14 * 3600
@@ -401,15 +400,6 @@ def _seek(fp: BinaryIO, pos: int) -> bool:
 
 
 @dataclass
-class _Buf:
-    """Strings of one (record type, source, unit) between two flushes."""
-
-    start: list[str] = field(default_factory=list)
-    end: list[str] = field(default_factory=list)
-    value: list[str] = field(default_factory=list)
-
-
-@dataclass
 class _Parts:
     """Converted arrays of one vendor (kind, source)."""
 
@@ -424,31 +414,49 @@ class _Parts:
 @dataclass
 class _Workout:
     attrib: dict[str, str]
-    hr: tuple[str | None, str | None, str | None] | None = None  # average, maximum, unit
-    leg_hr: tuple[str | None, str | None, str | None] | None = None
+    #: HeartRate WorkoutStatistics: (startDate, endDate, average, maximum, unit) each
+    hr_stats: list[tuple[str, str, str | None, str | None, str | None]] = field(
+        default_factory=list
+    )
+
+    def hr(self) -> tuple[str | None, str | None, str | None] | None:
+        """(average, maximum, unit) of the whole workout: of the statistics spanning the longest
+        time (each ``WorkoutActivity``, a leg of a multisport workout, has its own; the
+        workout's own span them all), the last one."""
+        if not self.hr_stats:
+            return None
+        try:
+            s_utc, _ = parse_dates([st[0] for st in self.hr_stats])
+            e_utc, _ = parse_dates([st[1] for st in self.hr_stats])
+        except BadDate:
+            best = self.hr_stats[-1]
+        else:
+            span = e_utc - s_utc
+            best = self.hr_stats[int(np.flatnonzero(span == span.max())[-1])]
+        return best[2], best[3], best[4]
 
 
 class _Collector:
-    """lxml parser target: ``start`` copies the attributes we need into lists; ``end`` is a
-    C-level ``deque.append`` that only remembers the last closed tag, which is how a
-    ``Correlation`` or ``WorkoutActivity`` is known to be closed without a Python call per end
-    tag."""
+    """lxml parser target: ``start`` copies the attributes we need into lists, converted to
+    arrays by :meth:`flush`. There is no ``end`` callback (it would cost a Python call per
+    element for nothing): which ``WorkoutStatistics`` describe the whole workout is told by
+    their dates, and ``Record`` children of a ``Correlation`` are not told apart from top-level
+    ones. Apple's correlations are blood pressure and food, whose records are not read here;
+    a heart rate inside one would be a repeat that the pipeline's duplicate rule drops."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.window: list[tuple[int, bytes]] = []  # chunks fed since the last flush
-        self._ends: deque[str] = deque(maxlen=1)
-        self.end = self._ends.append
         # heart rate
         self.hr_date: list[str] = []
         self.hr_value: list[str] = []
         self.hr_odd_unit: list[tuple[int, str | None]] = []  # (index in this window, unit)
-        self.hr_src: dict[tuple[str | None, str | None], int] = {}
+        self.hr_sources: dict[tuple[str | None, str | None], int] = {}  # (sourceName, device)
+        self._drain_sources: Callable[[], None] = lambda: None
         # vendor series, HRV records (for their beats) and beats
-        self.bufs: dict[tuple[str, str, str], _Buf] = {}
+        self.bufs: dict[tuple[str, str, str], tuple[list[str], list[str], list[str]]] = {}
         self.hrv_start: list[str] = []
         self.hrv_end: list[str] = []
-        self.n_hrv = 0  # HRV records before this window
         self.beat_bpm: list[str] = []
         self.beat_time: list[str] = []
         self.beat_rec: list[int] = []
@@ -469,81 +477,111 @@ class _Collector:
 
     # lxml calls these -------------------------------------------------------------------------
     def _make_start(self) -> Callable[[str, Mapping[str, str]], None]:
-        """The ``start`` callback: a closure over the window's lists (this runs for every
-        element of a multi-GB file, so it avoids attribute lookups and method calls)."""
-        ends = self._ends
+        """The ``start`` callback: a closure over the window's lists. It runs for every element
+        of a multi-GB file, so it uses subscripts (a missing attribute takes the slow path)
+        and no attribute lookups or method calls of its own."""
         hr, hrv, vendor = _HR, _HRV, _VENDOR
-        hr_date, hr_value, hr_odd, hr_src = (
-            self.hr_date,
-            self.hr_value,
-            self.hr_odd_unit,
-            self.hr_src,
-        )
+        hr_date, hr_value, hr_odd = self.hr_date, self.hr_value, self.hr_odd_unit
         bufs, hrv_start, hrv_end = self.bufs, self.hrv_start, self.hrv_end
         beat_bpm, beat_time, beat_rec = self.beat_bpm, self.beat_time, self.beat_rec
-        scope: str | None = None  # an open Correlation or WorkoutActivity
+        hrv_seen = 0  # HRV records so far: the beats that follow belong to the last one
+        other = self._other
+        # HR records per (sourceName, device), counted in runs: consecutive records mostly
+        # share both, and keeping nothing per record is what keeps this callback cheap
+        run_source: str | None = None
+        run_device: str | None = None
+        run_n = 0
+
+        def drain() -> None:
+            nonlocal run_n
+            if run_n:
+                key = (run_source, run_device)
+                self.hr_sources[key] = self.hr_sources.get(key, 0) + run_n
+                run_n = 0
+
+        self._drain_sources = drain
 
         def start(tag: str, a: Mapping[str, str]) -> None:
-            nonlocal scope
-            if scope is not None and ends and ends[0] == scope:
-                scope = None  # it closed: the last end tag before this start was its own
+            nonlocal hrv_seen, run_source, run_device, run_n
             if tag == "MetadataEntry":
                 return
-            if tag == "Record":
-                t = a.get("type")
-                if t == hr:
-                    if scope == "Correlation":
-                        return
-                    try:
-                        hr_date.append(a["startDate"])
-                    except KeyError:
-                        hr_date.append("")
-                    hr_value.append(a.get("value", ""))
-                    unit = a.get("unit")
-                    if unit != "count/min":
-                        hr_odd.append((len(hr_date) - 1, unit))
-                    key = (a.get("sourceName"), a.get("device"))
-                    hr_src[key] = hr_src.get(key, 0) + 1
-                elif t in vendor:
-                    if scope == "Correlation":
-                        return
-                    key3 = (t, a.get("sourceName", ""), a.get("unit", ""))
-                    buf = bufs.get(key3)
-                    if buf is None:
-                        buf = bufs[key3] = _Buf()
-                    sd = a.get("startDate", "")
-                    ed = a.get("endDate", "")
-                    buf.start.append(sd)
-                    buf.end.append(ed)
-                    buf.value.append(a.get("value", ""))
-                    if t == hrv:
-                        hrv_start.append(sd)
-                        hrv_end.append(ed)
-            elif tag == "InstantaneousBeatsPerMinute":
-                n = self.n_hrv + len(hrv_start)
-                if n:
+            try:
+                if tag == "Record":
+                    t = a["type"]
+                    if t == hr:
+                        d, v, u, s = a["startDate"], a["value"], a["unit"], a["sourceName"]
+                        hr_date.append(d)
+                        hr_value.append(v)
+                        if u != "count/min":
+                            hr_odd.append((len(hr_date) - 1, u))
+                        dev = a.get("device")
+                        if s == run_source and dev == run_device:
+                            run_n += 1
+                        else:
+                            drain()
+                            run_source, run_device, run_n = s, dev, 1
+                    elif t in vendor:
+                        key = (t, a["sourceName"], a["unit"])
+                        d, e, v = a["startDate"], a["endDate"], a["value"]
+                        buf = bufs.get(key)
+                        if buf is None:
+                            buf = bufs[key] = ([], [], [])
+                        buf[0].append(d)
+                        buf[1].append(e)
+                        buf[2].append(v)
+                        if t == hrv:
+                            hrv_start.append(d)
+                            hrv_end.append(e)
+                            hrv_seen += 1
+                elif tag == "InstantaneousBeatsPerMinute":
+                    if hrv_seen:
+                        b, tm = a["bpm"], a["time"]
+                        beat_bpm.append(b)
+                        beat_time.append(tm)
+                        beat_rec.append(hrv_seen - 1)
+                else:
+                    other(tag, a)
+            except KeyError:  # an attribute is missing: the same with defaults
+                if tag == "Record":
+                    t = a.get("type", "")
+                    if t == hr:
+                        hr_date.append(a.get("startDate", ""))
+                        hr_value.append(a.get("value", ""))
+                        hr_odd.append((len(hr_date) - 1, a.get("unit")))
+                        drain()
+                        run_source, run_device, run_n = a.get("sourceName"), a.get("device"), 1
+                    elif t in vendor:
+                        key = (t, a.get("sourceName", ""), a.get("unit", ""))
+                        buf = bufs.setdefault(key, ([], [], []))
+                        buf[0].append(a.get("startDate", ""))
+                        buf[1].append(a.get("endDate", ""))
+                        buf[2].append(a.get("value", ""))
+                        if t == hrv:
+                            hrv_start.append(buf[0][-1])
+                            hrv_end.append(buf[1][-1])
+                            hrv_seen += 1
+                elif tag == "InstantaneousBeatsPerMinute" and hrv_seen:
                     beat_bpm.append(a.get("bpm", ""))
                     beat_time.append(a.get("time", ""))
-                    beat_rec.append(n - 1)
-            elif tag in ("Correlation", "WorkoutActivity"):
-                scope = tag
-                ends.clear()
-            else:
-                self._other(tag, a, scope)
+                    beat_rec.append(hrv_seen - 1)
 
         return start
 
-    def _other(self, tag: str, a: Mapping[str, str], scope: str | None) -> None:
+    def _other(self, tag: str, a: Mapping[str, str]) -> None:
         """The rare elements: workouts and the export's header."""
         if tag == "Workout":
             self.workouts.append(_Workout(dict(a)))
         elif tag == "WorkoutStatistics":
             if self.workouts and a.get("type") == _HR:
-                stat = (a.get("average"), a.get("maximum"), a.get("unit"))
-                if scope == "WorkoutActivity":
-                    self.workouts[-1].leg_hr = self.workouts[-1].leg_hr or stat
-                else:
-                    self.workouts[-1].hr = stat
+                self.workouts[-1].hr_stats.append(
+                    (
+                        a.get("startDate", ""),
+                        a.get("endDate", ""),
+                        a.get("average"),
+                        a.get("maximum"),
+                        a.get("unit"),
+                    )
+                )
         elif tag == "HealthData":
             self.meta["locale"] = a.get("locale", "")
         elif tag == "ExportDate":
@@ -596,6 +634,7 @@ class _Collector:
     def _flush_hr(self) -> None:
         if not self.hr_date:
             return
+        self._drain_sources()
         dates, values, odd = _take(self.hr_date), _take(self.hr_value), _take(self.hr_odd_unit)
         try:
             utc, off = parse_dates(dates)
@@ -641,16 +680,15 @@ class _Collector:
             self.hrv_utc.append(s_utc)
             self.hrv_off.append(s_off)
             self.hrv_utc_end.append(e_utc)
-            self.n_hrv += len(hrv_start)
-        for (rtype, source, unit), buf in bufs.items():
+        for (rtype, source, unit), (starts, ends, values) in bufs.items():
             kind, our_unit, units = _VENDOR[rtype]
             factor = units.get(unit)
             if factor is None:
-                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(buf.value))
+                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(values))
                 continue
-            s_utc, _ = self._dates(buf.start, kind + " startDate")
-            e_utc, _ = self._dates(buf.end, kind + " endDate")
-            val = _floats(buf.value) * factor
+            s_utc, _ = self._dates(starts, kind + " startDate")
+            e_utc, _ = self._dates(ends, kind + " endDate")
+            val = _floats(values) * factor
             ok = ~np.isnan(val)
             if not ok.all():
                 self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
@@ -733,7 +771,7 @@ class _Collector:
         by_source: dict[str, int] = {}
         by_device: dict[str, int] = {}
         strap = watch = total = 0
-        for (source, device), n in self.hr_src.items():
+        for (source, device), n in self.hr_sources.items():
             name = ""
             if device:
                 m = _DEVICE_NAME.search(device)
@@ -779,7 +817,7 @@ class _Collector:
             timer = _float(a.get("duration"))
             factor = _DURATION_UNITS.get(a.get("durationUnit", "min"))
             timer_s = timer * factor if timer is not None and factor is not None else None
-            stat = w.hr or w.leg_hr
+            stat = w.hr()
             avg = mx = None
             if stat is not None and (stat[2] in (None, "count/min")):
                 avg, mx = _float(stat[0]), _float(stat[1])

@@ -70,9 +70,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from actidose.errors import InputError
+from actidose.errors import InputError, NothingToImport
 from actidose.ingest.csv_hr import civil_to_us, decode_text, parse_iso, parse_numbers
-from actidose.ingest.registry import NOT_RECOGNISED
 from actidose.recording import TS_DTYPE, HRSeries, ReadContext, Recording, VendorSeries
 from actidose.timeutil import (
     LOCAL_AMBIGUOUS,
@@ -183,7 +182,7 @@ def read(
     ``ctx.options["fitbit_json_time"]`` (``local``/``utc``) and ``["fitbit_csv_time"]``
     (``utc``/``local``) say how to read the stamps. Raises InputError for anything unreadable
     (with the entry or line and a byte offset), for local times without a zone, and — with a
-    reason starting "not a recognised format" — for Fitbit files that hold no heart rate or
+    :class:`~actidose.errors.NothingToImport` for Fitbit files that hold no heart rate or
     activity series we store (sleep, altitude, ...).
     """
     data = fp.read()
@@ -247,8 +246,8 @@ def _series_name(path: str) -> str:
 
 
 def _not_stored(src: _Source, what: str) -> InputError:
-    return InputError(
-        f"{NOT_RECOGNISED} for import: Fitbit {what}: no heart rate or activity series to store",
+    return NothingToImport(
+        f"Fitbit {what}: no heart rate or activity series to store",
         path=src.path,
         offset=0,
     )
