@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from actidose.demo import make_study
-from actidose.pipeline import ImportSummary, import_paths
+from actidose.demo import Study, make_study
+from actidose.pipeline import ImportSummary, import_paths, parse_pool
 from actidose.storage import participants
 from actidose.storage.db import connect
 from actidose.storage.derive import recompute
@@ -67,7 +67,7 @@ def bench_corpus(corpus: Path, work: Path) -> None:
     report(f"corpus ({corpus / 'fit'})", [s], t1 - t0, t2 - t1, db)
 
 
-def bench_cohort(n: int, weeks: int, work: Path) -> None:
+def bench_cohort(n: int, weeks: int, work: Path, jobs_list: list[int]) -> None:
     t0 = time.perf_counter()
     study = make_study(work / "cohort", n_participants=n, weeks=weeks, seed=7)
     t_gen = time.perf_counter() - t0
@@ -75,15 +75,23 @@ def bench_cohort(n: int, weeks: int, work: Path) -> None:
         f"(generated {study.n_files} FIT files for {n} participants x {weeks} weeks "
         f"in {t_gen:.1f} s)"
     )
-    db = work / "cohort.duckdb"
+    for jobs in jobs_list:
+        import_cohort(study, n, weeks, work, jobs)
+
+
+def import_cohort(study: Study, n: int, weeks: int, work: Path, jobs: int) -> None:
+    db = work / f"cohort-j{jobs}.duckdb"
     con = connect(db)
     participants.import_roster(con, study.roster)
     recompute(con)
     t1 = time.perf_counter()
+    pool = parse_pool(jobs) if jobs > 1 else None
     summaries = [
-        import_paths(con, [folder], pid, recompute_after=False)
+        import_paths(con, [folder], pid, recompute_after=False, jobs=jobs, executor=pool)
         for pid, folder in study.participants.items()
     ]
+    if pool is not None:
+        pool.shutdown()
     t2 = time.perf_counter()
     recompute(con)
     t3 = time.perf_counter()
@@ -91,7 +99,13 @@ def bench_cohort(n: int, weeks: int, work: Path) -> None:
     con.execute("SELECT * FROM weekly_dose ORDER BY participant_id, week_start").fetchall()
     q1 = time.perf_counter()
     con.close()
-    report(f"generated cohort ({n} participants x {weeks} weeks)", summaries, t2 - t1, t3 - t2, db)
+    report(
+        f"generated cohort ({n} participants x {weeks} weeks, --jobs {jobs})",
+        summaries,
+        t2 - t1,
+        t3 - t2,
+        db,
+    )
     print(f"weekly_dose query {1000 * (q1 - q0):.1f} ms (all participants)")
 
 
@@ -100,11 +114,12 @@ def main() -> None:
     ap.add_argument("--participants", type=int, default=20)
     ap.add_argument("--weeks", type=int, default=12)
     ap.add_argument("--corpus", type=Path, default=HERE.parents[1] / "shared" / "corpus")
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         bench_corpus(args.corpus, work)
-        bench_cohort(args.participants, args.weeks, work)
+        bench_cohort(args.participants, args.weeks, work, args.jobs)
 
 
 if __name__ == "__main__":

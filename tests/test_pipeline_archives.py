@@ -115,3 +115,47 @@ def test_jobs_give_the_same_database(tmp_path: Path) -> None:
         )
         con.close()
     assert results[0] == results[1]
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE HealthData [\n <!ENTITY lol "lol">\n'
+    + b"".join(
+        f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode()
+        for i in range(1, 10)
+    )
+    + b']>\n<HealthData locale="en"><Record type="HKQuantityTypeIdentifierHeartRate" '
+    b'value="&lol9;" startDate="2024-01-01 00:00:00 +0000" endDate="2024-01-01 00:00:00 +0000" '
+    b'sourceName="x" unit="count/min"/></HealthData>\n'
+)
+QUADRATIC = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE TrainingCenterDatabase [<!ENTITY a "'
+    + b"x" * 50_000
+    + b'">]>\n<TrainingCenterDatabase>'
+    + b"&a;" * 50_000
+    + b"</TrainingCenterDatabase>\n"
+)
+XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b'<gpx version="1.1"><trk><name>&xxe;</name></trk></gpx>\n'
+)
+
+
+def test_hostile_xml_refused_alone_and_in_an_export_zip(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    add_p(con)
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "export.xml").write_bytes(BILLION_LAUGHS)
+    (d / "quadratic.tcx").write_bytes(QUADRATIC)
+    (d / "xxe.gpx").write_bytes(XXE)
+    with zipfile.ZipFile(d / "export.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("apple_health_export/export.xml", BILLION_LAUGHS + b"<!-- zipped -->")
+    t0 = time.perf_counter()
+    s = import_paths(con, [d], "P001")
+    assert time.perf_counter() - t0 < 5
+    assert [f.status for f in s.files] == ["quarantined"] * 4, [(f.path, f.reason) for f in s.files]
+    for f in s.files:
+        assert "entit" in (f.reason or "").lower() or "doctype" in (f.reason or "").lower(), f
+    assert con.execute("SELECT count(*) FROM hr_samples").fetchone() == (0,)
+    assert s.exit_code == EXIT_QUARANTINED

@@ -250,6 +250,12 @@ def _items(
 ProgressHook = Callable[[int, int, str], None]
 
 
+def parse_pool(jobs: int) -> Executor:
+    """A pool of ``jobs`` worker processes for :func:`import_paths`. Workers are spawned, not
+    forked, so no database handle or lock is inherited."""
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
 def _database_files(con: duckdb.DuckDBPyConnection) -> set[Path]:
     """The database's own files, never to be imported (a study folder may hold the database)."""
     out: set[Path] = set()
@@ -271,12 +277,14 @@ def import_paths(
     options: dict[str, str] | None = None,
     jobs: int = 1,
     limits: Limits | None = None,
+    executor: Executor | None = None,
 ) -> ImportSummary:
     """Import files, folders (recursively) and archives for one participant.
 
     ``timezone`` places naive local times (default: the participant's zone); ``options`` go to
     the importers (e.g. ``{"format": "csv", "columns": "timestamp=Time,bpm=HR"}``); ``jobs``
-    worker processes parse while this process writes.
+    worker processes parse while this process writes (or pass an ``executor`` from
+    :func:`parse_pool` to share one pool across calls).
     """
     person = participants.require(con, participant_id)
     ctx = ReadContext(timezone or person.timezone, dict(options or {}))
@@ -286,11 +294,10 @@ def import_paths(
     limits = limits or Limits()
     spool_dir = Path(tempfile.mkdtemp(prefix="actidose-"))
     counter = iter(range(1 << 62))
-    executor: Executor = (
-        ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-        if jobs > 1
-        else _Inline()
-    )
+    own_executor = executor is None
+    if executor is None:
+        executor = parse_pool(jobs) if jobs > 1 else _Inline()
+    window = 2 * max(jobs, getattr(executor, "_max_workers", 1))
     pending: deque[tuple[Future[_Parsed], int | None]] = deque()
     in_batch: set[str] = set()
 
@@ -336,10 +343,11 @@ def import_paths(
                         got.read_path.unlink(missing_ok=True)
                     continue
                 pending.append((executor.submit(_parse, got, salvage, ctx), replace_id))
-                drain(2 * jobs)
+                drain(window)
         drain(0)
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        if own_executor:
+            executor.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(spool_dir, ignore_errors=True)
     if progress is not None:
         progress(len(files), len(files), "")

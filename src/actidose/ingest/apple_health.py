@@ -69,6 +69,7 @@ import io
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import BinaryIO, Final, TypeVar
 
 import numpy as np
@@ -144,7 +145,7 @@ _STRAP: Final = re.compile(
 _WATCH: Final = re.compile(r"watch", re.I)
 _DEVICE_NAME: Final = re.compile(r"\bname:([^,>]*)")
 
-CHUNK: Final = 1 << 20  # bytes fed to libxml2 at a time
+CHUNK: Final = 1 << 18  # bytes fed to libxml2 at a time (smaller is slightly faster)
 FLUSH: Final = 4 << 20  # bytes between conversions of the collected strings to arrays
 _QUARTER_H_S: Final = 900
 _US: Final = 1_000_000
@@ -425,6 +426,9 @@ class _Workout:
         workout's own span them all), the last one."""
         if not self.hr_stats:
             return None
+        if len(self.hr_stats) == 1:
+            best = self.hr_stats[0]
+            return best[2], best[3], best[4]
         try:
             s_utc, _ = parse_dates([st[0] for st in self.hr_stats])
             e_utc, _ = parse_dates([st[1] for st in self.hr_stats])
@@ -622,38 +626,98 @@ class _Collector:
         return self.window[0][0] + (i + 1 if i >= 0 else 0)
 
     def flush(self) -> None:
-        """Convert the strings collected since the last flush to arrays. On a bad date the
-        values before it are kept (for salvage) and an InputError is raised."""
+        """Convert the strings collected since the last flush to arrays: every date of the
+        window in one :func:`parse_dates` call, every value in one conversion (per-call costs
+        would otherwise dominate). On a bad date the heart rate before it is kept (for
+        salvage) and an InputError is raised."""
         try:
-            self._flush_hr()
-            self._flush_vendor()
+            self._flush_records()
             self._flush_beats()
         finally:
             self.window.clear()
 
-    def _flush_hr(self) -> None:
-        if not self.hr_date:
-            return
+    def _flush_records(self) -> None:
         self._drain_sources()
-        dates, values, odd = _take(self.hr_date), _take(self.hr_value), _take(self.hr_odd_unit)
+        hr_dates, hr_values, odd = (
+            _take(self.hr_date),
+            _take(self.hr_value),
+            _take(self.hr_odd_unit),
+        )
+        hrv_start, hrv_end = _take(self.hrv_start), _take(self.hrv_end)
+        bufs = list(self.bufs.items())
+        self.bufs.clear()
+        groups: list[tuple[str, list[str]]] = [
+            ("heart rate startDate", hr_dates),
+            ("HRV startDate", hrv_start),
+            ("HRV endDate", hrv_end),
+        ]
+        for (rtype, _, _), (starts, ends, _) in bufs:
+            kind = _VENDOR[rtype][0]
+            groups += [(kind + " startDate", starts), (kind + " endDate", ends)]
         try:
-            utc, off = parse_dates(dates)
+            utc, off = parse_dates(list(chain.from_iterable(dates for _, dates in groups)))
         except BadDate as exc:
-            keep = exc.index
-            if keep:  # the samples before the bad one stay (for salvage)
-                utc, off = parse_dates(dates[:keep])
-                self._add_hr_arrays(utc, off, values[:keep], [(i, u) for i, u in odd if i < keep])
-            raise self._date_error(dates[keep], "heart rate startDate") from None
-        self._add_hr_arrays(utc, off, values, odd)
+            self._bad_date(exc.index, groups, hr_values, odd)
+            raise AssertionError("unreachable") from None
+        cuts = np.cumsum([len(dates) for _, dates in groups])[:-1]
+        utc_parts = np.split(utc, cuts)
+        off_parts = np.split(off, cuts)
+        values = _floats(hr_values + list(chain.from_iterable(vals for _, (_, _, vals) in bufs)))
+        n_hr = len(hr_values)
+        if n_hr:
+            self._add_hr(utc_parts[0], off_parts[0], values[:n_hr], odd)
+        if hrv_start:
+            self.hrv_utc.append(utc_parts[1])
+            self.hrv_off.append(off_parts[1])
+            self.hrv_utc_end.append(utc_parts[2])
+        at = n_hr
+        for i, ((rtype, source, unit), (_, _, vals)) in enumerate(bufs):
+            val = values[at : at + len(vals)]
+            at += len(vals)
+            kind, our_unit, units = _VENDOR[rtype]
+            factor = units.get(unit)
+            if factor is None:
+                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(vals))
+                continue
+            val = val * factor
+            ok = ~np.isnan(val)
+            if not ok.all():
+                self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
+            parts = self.parts.get((kind, source))
+            if parts is None:
+                parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
+            parts.start.append(utc_parts[3 + 2 * i][ok])
+            parts.end.append(utc_parts[4 + 2 * i][ok])
+            parts.value.append(val[ok])
 
-    def _add_hr_arrays(
+    def _bad_date(
+        self,
+        index: int,
+        groups: list[tuple[str, list[str]]],
+        hr_values: list[str],
+        odd: list[tuple[int, str | None]],
+    ) -> None:
+        """Raise the InputError for the date at ``index`` of the window's dates, after keeping
+        the window's heart rate that precedes it (all of it when the bad date is not one)."""
+        g = 0
+        while index >= len(groups[g][1]):
+            index -= len(groups[g][1])
+            g += 1
+        what, dates = groups[g]
+        keep = index if g == 0 else len(hr_values)
+        if keep:
+            utc, off = parse_dates(groups[0][1][:keep])
+            self._add_hr(utc, off, _floats(hr_values[:keep]), [(i, u) for i, u in odd if i < keep])
+        raise self._date_error(dates[index], what)
+
+    def _add_hr(
         self,
         utc: npt.NDArray[np.int64],
         off: npt.NDArray[np.int64],
-        values: list[str],
+        bpm: npt.NDArray[np.float64],
         odd: list[tuple[int, str | None]],
     ) -> None:
-        bpm = _floats(values)
+        bpm = bpm.copy()
         nan = int(np.count_nonzero(np.isnan(bpm)))
         if nan:
             self._count("heart rate value(s) that are not numbers (kept as NaN)", nan)
@@ -666,38 +730,11 @@ class _Collector:
                 bpm[i] *= factor
         self.hr_ts.append(utc)
         self.hr_bpm.append(bpm)
-        u, c = np.unique(off, return_counts=True)
-        for o, k in zip(u.tolist(), c.tolist(), strict=True):
-            self.offsets[o] = self.offsets.get(o, 0) + k
-
-    def _flush_vendor(self) -> None:
-        bufs = dict(self.bufs)
-        self.bufs.clear()
-        hrv_start, hrv_end = _take(self.hrv_start), _take(self.hrv_end)
-        if hrv_start:
-            s_utc, s_off = self._dates(hrv_start, "HRV startDate")
-            e_utc, _ = self._dates(hrv_end, "HRV endDate")
-            self.hrv_utc.append(s_utc)
-            self.hrv_off.append(s_off)
-            self.hrv_utc_end.append(e_utc)
-        for (rtype, source, unit), (starts, ends, values) in bufs.items():
-            kind, our_unit, units = _VENDOR[rtype]
-            factor = units.get(unit)
-            if factor is None:
-                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(values))
-                continue
-            s_utc, _ = self._dates(starts, kind + " startDate")
-            e_utc, _ = self._dates(ends, kind + " endDate")
-            val = _floats(values) * factor
-            ok = ~np.isnan(val)
-            if not ok.all():
-                self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
-            parts = self.parts.get((kind, source))
-            if parts is None:
-                parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
-            parts.start.append(s_utc[ok])
-            parts.end.append(e_utc[ok])
-            parts.value.append(val[ok])
+        # offsets are whole minutes within ±14 h: a bincount, not a sort
+        counts = np.bincount((off // 60 + 14 * 60).astype(np.int64), minlength=1)
+        for m in np.flatnonzero(counts).tolist():
+            o = (m - 14 * 60) * 60
+            self.offsets[o] = self.offsets.get(o, 0) + int(counts[m])
 
     def _flush_beats(self) -> None:
         if not self.beat_bpm:
@@ -957,14 +994,15 @@ def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.
 
     ``H:MM:SS`` or ``HH:MM:SS``, optionally with a fraction after ``.`` or ``,`` (1 to 6
     digits), optionally followed by an AM/PM marker (``AM``, ``pm``, ``a.m.``; after a space,
-    U+00A0, U+202F or nothing). Anything else is unreadable.
+    U+00A0, U+202F or nothing; its letters are checked, not their order). Anything else is
+    unreadable.
     """
     n = len(values)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, bool)
     arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W + 1}")
     wide = arr.view(np.uint32).reshape(n, _BEAT_W + 1)
-    ok = wide[:, _BEAT_W] == 0
+    ok = (wide[:, _BEAT_W] == 0) & (wide[:, _BEAT_W - 1] == 0)  # at most _BEAT_W - 1 chars
     wide = wide[:, :_BEAT_W]
     if (wide > 127).any():
         wide = np.where(np.isin(wide, _SPACE_CODES), 32, wide)
@@ -976,8 +1014,7 @@ def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.
     if one.any():
         c[one, 1:] = c[one, :-1]
         c[one, 0] = ord("0")
-    c = np.concatenate([c, np.zeros((n, 2), np.uint8)], axis=1)
-    d = c - np.uint8(48)
+    d = c[:, :15] - np.uint8(48)
     digit = d < 10
     ok &= digit[:, [0, 1, 3, 4, 6, 7]].all(axis=1) & (c[:, 5] == ord(":"))
     di = d.astype(np.int64)
@@ -996,27 +1033,24 @@ def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.
         going &= dk
     ok &= ~has_frac | (ndig > 0)
     frac_us = frac * 10 ** (6 - ndig)
-    # what follows: spaces, then nothing or an AM/PM marker
+    # what follows the seconds: spaces, then nothing or an AM/PM marker
     tail = np.where(has_frac, 9 + ndig, 8)
-    rest = np.arange(c.shape[1])[None, :] >= tail[:, None]
-    marker = np.where(rest & (c != 32) & (c != 0), c | 0x20, 0)  # lower case, no spaces
-    letters = np.sort(marker, axis=1)[:, -4:]  # at most "a.m." survives, in code order
-    word = letters.astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)
-    am = np.isin(word, (_word("am"), _word("a.m.")))
-    pm = np.isin(word, (_word("pm"), _word("p.m.")))
-    ok &= am | pm | (word == 0)
+    t = c[:, 8:]
+    rest = (np.arange(8, c.shape[1])[None, :] >= tail[:, None]) & (t != 0) & (t != 32)
+    low = t | 0x20
+    has_a = (rest & (low == ord("a"))).any(axis=1)
+    has_p = (rest & (low == ord("p"))).any(axis=1)
+    has_m = (rest & (low == ord("m"))).any(axis=1)
+    dots = rest & (t == ord("."))
+    other = rest & (low != ord("a")) & (low != ord("p")) & (low != ord("m")) & ~dots
+    am = has_a & has_m & ~has_p
+    pm = has_p & has_m & ~has_a
     twelve = am | pm
+    ok &= ~other.any(axis=1) & (twelve | ~(has_a | has_p | has_m | dots.any(axis=1)))
     ok &= np.where(twelve, (hour >= 1) & (hour <= 12), hour < 24)
     hour = np.where(twelve, hour % 12 + np.where(pm, 12, 0), hour)
     sod = ((hour * 60 + minute) * 60 + sec) * _US + frac_us
     return np.where(ok, sod, 0), ok
-
-
-def _word(text: str) -> int:
-    """The sorted-letters key of an AM/PM marker as :func:`parse_beat_times` computes it."""
-    codes = sorted(ord(ch) for ch in text)[-4:]
-    codes = [0] * (4 - len(codes)) + codes
-    return (codes[0] << 24) | (codes[1] << 16) | (codes[2] << 8) | codes[3]
 
 
 def _place_beats(

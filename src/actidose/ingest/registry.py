@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from ..errors import InputError, UsageError
 from ..recording import ReadContext, Recording
+from . import xmlsafe
 
 HEAD_BYTES = 4096
 
@@ -86,6 +87,11 @@ def read_recording(
     head = fp.read(HEAD_BYTES)
     if not head:
         raise InputError("empty file", path=path, offset=0)
+    if xmlsafe.skip_leading_space(head).startswith(b"<"):
+        # Any XML: refuse entity declarations before anything else looks at it, so an attack
+        # whose DTD hides the root element from detection still gets its specific reason.
+        fp.seek(0)
+        xmlsafe.check_prolog(fp, path, allow_doctype=True)
     forced = ctx.options.get("format")
     importer = importer_named(forced) if forced else detect_format(head)
     if importer is None:
