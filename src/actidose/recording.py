@@ -8,6 +8,7 @@ by the pipeline, not by importers, so every format is counted the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,11 +98,41 @@ VENDOR_KINDS = (
     "resting_hr_bpm",
     "hrv_sdnn_ms",
     "distance_m",
+    "activity_counts_axis1",  # ActiGraph count epochs (no ENMO can be derived from counts)
+    "activity_counts_axis2",
+    "activity_counts_axis3",
+    "activity_counts_vm",
 )
 
 #: HR sensor kinds, most trusted first: the default source priority when two sources cover the
 #: same seconds (chest strap > watch optical > phone; see docs/decisions.md).
 SENSOR_KINDS = ("chest_strap", "optical", "phone", "unknown")
+
+
+@dataclass
+class AccelChunk:
+    """A run of raw accelerometer samples: ``ts_us`` UTC microseconds (int64, ascending),
+    ``xyz`` shape (n, 3) float32 in g (the accelerometer axes only; a gyroscope is dropped)."""
+
+    ts_us: npt.NDArray[np.int64]
+    xyz: npt.NDArray[np.float32]
+
+
+@dataclass
+class AccelStream:
+    """Raw accelerometer data of one file, read lazily so a week at 100 Hz (60 million samples
+    per axis) never sits in memory at once.
+
+    ``chunks()`` returns a fresh iterator each call (processing makes two passes: calibration,
+    then epochs); chunk sizes are the reader's choice (about 1-10 million samples); samples are
+    in time order across chunks. ``gaps`` are UTC ``(start_us, end_us)`` spans with no data
+    (corrupt blocks skipped, never padded)."""
+
+    sample_rate_hz: float
+    chunks: Callable[[], Iterator[AccelChunk]]
+    range_g: float | None = None  # the device's dynamic range (±g), for clipping counts
+    n_samples: int | None = None
+    gaps: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,6 +178,7 @@ class Recording:
     rr: RRSeries = field(default_factory=RRSeries.empty)
     vendor: list[VendorSeries] = field(default_factory=list)
     sensor: str | None = None  # one of SENSOR_KINDS when the format or device tells
+    accel: AccelStream | None = None  # raw accelerometer files (kind "allday")
     device: str | None = None  # "garmin fenix5" etc.
     serial: str | None = None
     utc_offset_s: int | None = None  # local time - UTC, when the file says so plausibly

@@ -55,11 +55,12 @@ harmless. The parser expands no entity and touches no network. Control character
 16 leaves in some values (U+000B), are not XML: when libxml2 stops at one, a seekable stream is
 read again with C0 controls replaced by spaces, and a warning says how many.
 
-Speed and memory: lxml's parser-target interface (SAX) is fed 1 MiB chunks; a ``start``
-callback copies the few attributes needed into lists, which are converted to numpy arrays every
-16 MiB. No element tree is built. Memory stays bounded by the output arrays (16 bytes per HR
-sample) plus one flush window; ``benchmarks/apple_health_bench.py`` measures it against a plain
-``lxml.etree.iterparse`` pass over the same file.
+Speed and memory: lxml's parser-target interface (SAX) is fed 256 KiB chunks and no element
+tree is built. A ``start`` callback copies the few attributes needed into lists (no ``end``
+callback: see :class:`_Collector`); every 2 MiB of input they become numpy arrays, all dates of
+the window in one :func:`parse_dates` call. Memory is the output arrays (16 bytes per HR
+sample) plus one window's strings, whatever the file size. ``benchmarks/apple_health_bench.py``
+measures this against a plain ``lxml.etree.iterparse`` pass over the same file.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ _SPORTS: Final[dict[str, tuple[str, str | None]]] = {
     "Soccer": ("soccer", None),
     "Basketball": ("basketball", None),
     "Tennis": ("tennis", None),
-    "Other": ("generic", None),
+    "Other": ("other", None),  # as the TCX importer names TCX's "Other"
 }
 
 _STRAP: Final = re.compile(
@@ -146,7 +147,7 @@ _WATCH: Final = re.compile(r"watch", re.I)
 _DEVICE_NAME: Final = re.compile(r"\bname:([^,>]*)")
 
 CHUNK: Final = 1 << 18  # bytes fed to libxml2 at a time (smaller is slightly faster)
-FLUSH: Final = 4 << 20  # bytes between conversions of the collected strings to arrays
+FLUSH: Final = 2 << 20  # bytes between conversions of the collected strings to arrays
 _QUARTER_H_S: Final = 900
 _US: Final = 1_000_000
 _MAX_OFFSET_S: Final = 14 * 3600
@@ -159,6 +160,7 @@ _COMMENT: Final = re.compile(rb"<!--.*?-->", re.S)
 _EXTERNAL_ID: Final = re.compile(rb"<!DOCTYPE\s+[^\s\[>]+\s+(?:SYSTEM|PUBLIC)\b", re.I)
 _ENCODING: Final = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF8_NAMES: Final = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
+_LXML_WHERE: Final = re.compile(r", line \d+, column \d+(?: \(<string>, line \d+\))?")
 
 
 def detect(head: bytes) -> bool:
@@ -287,7 +289,7 @@ class _ControlCharacters(Exception):
 def _parse(
     fp: BinaryIO, head: bytes, base: int | None, path: str, salvage: bool, *, sanitize: bool
 ) -> Recording:
-    col = _Collector(path)
+    col = _Collector(path, lambda needle, start, end: _find(fp, base, needle, start, end))
     parser = xmlsafe.parser(target=col)
     offset = 0  # bytes fed so far
     replaced = 0
@@ -298,13 +300,13 @@ def _parse(
             if sanitize:
                 chunk, n = _sanitize(chunk)
                 replaced += n
-            col.window.append((offset, chunk))
             try:
                 parser.feed(chunk)
             except etree.XMLSyntaxError as exc:
                 raise _syntax_error(exc, fp, base, path, offset + len(chunk), sanitize) from None
             offset += len(chunk)
-            if offset - col.window[0][0] >= FLUSH:
+            col.fed = offset
+            if offset - col.window_start >= FLUSH:
                 col.flush()
             chunk = fp.read(CHUNK)
         try:
@@ -346,6 +348,7 @@ def _syntax_error(
     sanitized: bool,
 ) -> InputError:
     err = xmlsafe.xml_error(exc, path)
+    err.reason = _LXML_WHERE.sub("", err.reason)  # the position is already at the front
     if exc.code == 9 and not sanitized:  # XML_ERR_INVALID_CHAR
         raise _ControlCharacters(err)
     pos = exc.position
@@ -382,6 +385,22 @@ def _line_offset(fp: BinaryIO, base: int, line: int, column: int) -> int | None:
         pos += len(block)
 
 
+def _find(fp: BinaryIO, base: int | None, needle: bytes, start: int, end: int) -> int | None:
+    """Offset of ``needle`` within ``[start, end)`` of a seekable stream (error path only; the
+    stream position is restored)."""
+    if base is None:
+        return None
+    try:
+        pos = fp.tell()
+        fp.seek(base + start)
+        data = fp.read(end - start + len(needle))
+        fp.seek(pos)
+    except (OSError, ValueError):
+        return None
+    i = data.find(needle)
+    return start + i if i >= 0 else None
+
+
 def _tell(fp: BinaryIO) -> int | None:
     try:
         return fp.tell() if fp.seekable() else None
@@ -415,6 +434,7 @@ class _Parts:
 @dataclass
 class _Workout:
     attrib: dict[str, str]
+    utc: tuple[int, int] | None = None  # start, end (Unix s) once converted
     #: HeartRate WorkoutStatistics: (startDate, endDate, average, maximum, unit) each
     hr_stats: list[tuple[str, str, str | None, str | None, str | None]] = field(
         default_factory=list
@@ -448,9 +468,11 @@ class _Collector:
     ones. Apple's correlations are blood pressure and food, whose records are not read here;
     a heart rate inside one would be a repeat that the pipeline's duplicate rule drops."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, find: Callable[[bytes, int, int], int | None]) -> None:
         self.path = path
-        self.window: list[tuple[int, bytes]] = []  # chunks fed since the last flush
+        self._find = find  # (needle, start, end) -> offset in the stream, to place bad dates
+        self.window_start = 0  # byte offset where the data collected since the last flush began
+        self.fed = 0  # bytes fed so far
         # heart rate
         self.hr_date: list[str] = []
         self.hr_value: list[str] = []
@@ -465,6 +487,7 @@ class _Collector:
         self.beat_time: list[str] = []
         self.beat_rec: list[int] = []
         self.workouts: list[_Workout] = []
+        self.n_workouts_done = 0  # workouts whose dates are converted
         self.meta: dict[str, str] = {}
         # converted
         self.hr_ts: list[npt.NDArray[np.int64]] = []
@@ -507,10 +530,8 @@ class _Collector:
 
         def start(tag: str, a: Mapping[str, str]) -> None:
             nonlocal hrv_seen, run_source, run_device, run_n
-            if tag == "MetadataEntry":
-                return
             try:
-                if tag == "Record":
+                if tag == "Record":  # the most frequent tag, then MetadataEntry
                     t = a["type"]
                     if t == hr:
                         d, v, u, s = a["startDate"], a["value"], a["unit"], a["sourceName"]
@@ -537,6 +558,8 @@ class _Collector:
                             hrv_start.append(d)
                             hrv_end.append(e)
                             hrv_seen += 1
+                elif tag == "MetadataEntry":
+                    return
                 elif tag == "InstantaneousBeatsPerMinute":
                     if hrv_seen:
                         b, tm = a["bpm"], a["time"]
@@ -551,7 +574,8 @@ class _Collector:
                     if t == hr:
                         hr_date.append(a.get("startDate", ""))
                         hr_value.append(a.get("value", ""))
-                        hr_odd.append((len(hr_date) - 1, a.get("unit")))
+                        if a.get("unit", "count/min") != "count/min":  # none: count/min
+                            hr_odd.append((len(hr_date) - 1, a.get("unit")))
                         drain()
                         run_source, run_device, run_n = a.get("sourceName"), a.get("device"), 1
                     elif t in vendor:
@@ -618,12 +642,11 @@ class _Collector:
         return InputError(f"unreadable {what} {bad!r}{where}", path=self.path, offset=off)
 
     def _offset_of(self, text: str) -> int | None:
-        if not self.window:
-            return None
+        """Where ``"text"`` is in this window (read again from the stream: nothing of the
+        window is kept for this rare case), else where the window starts."""
         needle = f'"{text}"'.encode("utf-8", "replace")
-        data = b"".join(c for _, c in self.window)
-        i = data.find(needle)
-        return self.window[0][0] + (i + 1 if i >= 0 else 0)
+        at = self._find(needle, max(self.window_start - CHUNK, 0), self.fed)
+        return self.window_start if at is None else at + 1
 
     def flush(self) -> None:
         """Convert the strings collected since the last flush to arrays: every date of the
@@ -634,7 +657,7 @@ class _Collector:
             self._flush_records()
             self._flush_beats()
         finally:
-            self.window.clear()
+            self.window_start = self.fed
 
     def _flush_records(self) -> None:
         self._drain_sources()
@@ -654,6 +677,12 @@ class _Collector:
         for (rtype, _, _), (starts, ends, _) in bufs:
             kind = _VENDOR[rtype][0]
             groups += [(kind + " startDate", starts), (kind + " endDate", ends)]
+        new_workouts = self.workouts[self.n_workouts_done :]
+        self.n_workouts_done = len(self.workouts)
+        groups += [
+            ("Workout startDate", [w.attrib.get("startDate", "") for w in new_workouts]),
+            ("Workout endDate", [w.attrib.get("endDate", "") for w in new_workouts]),
+        ]
         try:
             utc, off = parse_dates(list(chain.from_iterable(dates for _, dates in groups)))
         except BadDate as exc:
@@ -663,6 +692,10 @@ class _Collector:
         utc_parts = np.split(utc, cuts)
         off_parts = np.split(off, cuts)
         values = _floats(hr_values + list(chain.from_iterable(vals for _, (_, _, vals) in bufs)))
+        for w, ws, we in zip(
+            new_workouts, utc_parts[-2].tolist(), utc_parts[-1].tolist(), strict=True
+        ):
+            w.utc = (ws, we)
         n_hr = len(hr_values)
         if n_hr:
             self._add_hr(utc_parts[0], off_parts[0], values[:n_hr], odd)
@@ -741,6 +774,14 @@ class _Collector:
             return
         bpm_s, times, recs = _take(self.beat_bpm), _take(self.beat_time), _take(self.beat_rec)
         rec = np.asarray(recs, np.int64)
+        known = sum(len(x) for x in self.hrv_utc)
+        if rec.size and rec[-1] >= known:  # their record was lost to a bad date (salvage)
+            keep = rec < known
+            rec = rec[keep]
+            bpm_s = [b for b, k in zip(bpm_s, keep.tolist(), strict=True) if k]
+            times = [t for t, k in zip(times, keep.tolist(), strict=True) if k]
+            if not rec.size:
+                return
         rec_utc = np.concatenate(self.hrv_utc)[rec]
         rec_off = np.concatenate(self.hrv_off)[rec]
         rec_end = np.concatenate(self.hrv_utc_end)[rec]
@@ -840,14 +881,11 @@ class _Collector:
             rec.sensor = "unknown"
 
     def _activities(self) -> list[ActivityInfo]:
-        if not self.workouts:
-            return []
-        starts = [w.attrib.get("startDate", "") for w in self.workouts]
-        ends = [w.attrib.get("endDate", "") for w in self.workouts]
-        s_utc, _ = self._dates(starts, "Workout startDate")
-        e_utc, _ = self._dates(ends, "Workout endDate")
         out = []
-        for w, s, e in zip(self.workouts, s_utc.tolist(), e_utc.tolist(), strict=True):
+        for w in self.workouts:
+            if w.utc is None:  # its date was unreadable (salvage)
+                continue
+            s, e = w.utc
             a = w.attrib
             name = a.get("workoutActivityType", "").removeprefix("HKWorkoutActivityType")
             sport, sub = _SPORTS.get(name, (_snake(name) or None, None))
@@ -948,9 +986,9 @@ def _fields(
         ok &= c[:, col] == ord(ch)
     sg = c[:, sign_col]
     ok &= (sg == ord("+")) | (sg == ord("-"))
-    d = raw.T.astype(np.int64)  # one contiguous row per digit column
+    d = raw.T.astype(np.int32)  # one contiguous row per digit column
 
-    def num(i: int, k: int) -> npt.NDArray[np.int64]:
+    def num(i: int, k: int) -> npt.NDArray[np.int32]:
         v = d[i]
         for j in range(i + 1, i + k):
             v = v * 10 + d[j]
@@ -959,15 +997,26 @@ def _fields(
     year, month, day = num(0, 4), num(4, 2), num(6, 2)
     hour, minute, sec = num(8, 2), num(10, 2), num(12, 2)
     off_m = num(16, 2)
-    off = np.where(sg == ord("-"), -1, 1) * (num(14, 2) * 3600 + off_m * 60)
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    dim = _DIM[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
-    ok &= (hour < 24) & (minute < 60) & (sec < 60) & (off_m < 60)
-    ok &= np.abs(off) <= _MAX_OFFSET_S
-    days = _days_from_civil(year, np.clip(month, 1, 12), day)
-    utc = days * 86400 + hour * 3600 + minute * 60 + sec - off
+    off_s = num(14, 2) * 3600 + off_m * 60
+    off = np.where(sg == ord("-"), -off_s, off_s).astype(np.int64)
+    # a table per (year, month): days from 1970-01-01 to its first day, and its length
+    ym = np.where(ok, year * 13 + np.minimum(month, 12), 0)  # month 0 has length 0
+    ok &= (month <= 12) & (day >= 1) & (day <= _MONTH_LEN[ym])
+    ok &= (hour < 24) & (minute < 60) & (sec < 60) & (off_m < 60) & (off_s <= _MAX_OFFSET_S)
+    secs = (hour * 3600 + minute * 60 + sec).astype(np.int64)
+    utc = (_MONTH_START[ym] + day) * 86400 + secs - off
     return utc, off, ok
+
+
+def _month_tables() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    """For every year 0-9999 and month 0-12 (0: none): the day number (since 1970-01-01) of
+    the day before the 1st, and the month's length (0 for month 0)."""
+    year = np.repeat(np.arange(10_000, dtype=np.int64), 13)
+    month = np.tile(np.arange(13, dtype=np.int64), 10_000)
+    start = _days_from_civil(year, np.maximum(month, 1), np.ones_like(year)) - 1
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    length = (_DIM[month] + ((month == 2) & leap)).astype(np.int8)
+    return start, length
 
 
 def _days_from_civil(
@@ -984,7 +1033,11 @@ def _days_from_civil(
     return era * 146097 + doe - 719468
 
 
-_BEAT_W: Final = 20  # longer time strings are unreadable
+_MONTH_START, _MONTH_LEN = _month_tables()
+
+
+_BEAT_W: Final = 20  # time strings of _BEAT_W characters or more are unreadable
+_BEAT_BATCH: Final = 8192
 _SPACE_CODES: Final = (0xA0, 0x202F, 0x2009)  # no-break, narrow no-break, thin space
 
 
@@ -1000,6 +1053,9 @@ def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.
     n = len(values)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, bool)
+    if n > _BEAT_BATCH:  # bounded temporaries
+        parts = [parse_beat_times(values[i : i + _BEAT_BATCH]) for i in range(0, n, _BEAT_BATCH)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W + 1}")
     wide = arr.view(np.uint32).reshape(n, _BEAT_W + 1)
     ok = (wide[:, _BEAT_W] == 0) & (wide[:, _BEAT_W - 1] == 0)  # at most _BEAT_W - 1 chars

@@ -302,11 +302,12 @@ DTD_IOS16: Final = (
 
 @dataclass
 class TruthWorkout:
-    """One workout as written: UTC instants (datetime64[us]), sport (lower_snake_case)."""
+    """One workout as written: UTC instants (datetime64[us]) and ``activity_type``, the
+    ``HKWorkoutActivityType`` suffix (``"Running"``)."""
 
     start: np.datetime64
     end: np.datetime64
-    sport: str
+    activity_type: str
     duration_s: float
     avg_hr: float
     max_hr: float
@@ -523,11 +524,11 @@ class _Writer:
             ENERGY: lambda: self._energy(out, plan),
             BASAL: lambda: self._basal(out, plan),
             EXERCISE: lambda: self._exercise(out, plan),
-            BP_SYS: lambda: self._bp(out, plan, index, nested=False),
-            BP_DIA: lambda: None,
+            BP_SYS: lambda: self._bp(out, plan, index, nested=False, part=BP_SYS),
+            BP_DIA: lambda: self._bp(out, plan, index, nested=False, part=BP_DIA),
             STAND: lambda: self._stand(out, plan),
             SLEEP: lambda: self._sleep(out, plan),
-            "correlation": lambda: self._bp(out, plan, index, nested=True),
+            "correlation": lambda: self._bp(out, plan, index, nested=True, part=""),
             "workout": lambda: self._workout(out, plan),
             "summary": lambda: self._summary(out, plan, d),
         }
@@ -744,13 +745,13 @@ class _Writer:
         inner = ['  <MetadataEntry key="HKTimeZone" value="Europe/London"/>\n'] * 4
         self._records(out, SLEEP, self.watch, None, None, t, t + 5000, stages, inner)
 
-    def _bp(self, out: _Day, p: _Plan, index: int, *, nested: bool) -> None:
+    def _bp(self, out: _Day, p: _Plan, index: int, *, nested: bool, part: str) -> None:
         if index % 7 != 0:
             return
         t = np.array([p.day0 + 7 * 3600 + 600], np.int64)
-        if not nested:
-            self._records(out, BP_SYS, "Withings", None, "mmHg", t, t, ["121"])
-            self._records(out, BP_DIA, "Withings", None, "mmHg", t, t, ["79"])
+        if not nested:  # the top-level copies of the correlation's records
+            value = "121" if part == BP_SYS else "79"
+            self._records(out, part, "Withings", None, "mmHg", t, t, [value])
             return
         (d,) = self._dates(t)
         rec = (
@@ -806,7 +807,7 @@ class _Writer:
             TruthWorkout(
                 start=np.datetime64(wk.start, "s").astype("M8[us]"),
                 end=np.datetime64(wk.end, "s").astype("M8[us]"),
-                sport=_snake(wk.sport),
+                activity_type=wk.sport,
                 duration_s=dur_min * 60.0,
                 avg_hr=avg,
                 max_hr=mx,
@@ -961,12 +962,3 @@ def _strap_device(i: int) -> str:
 
 def _uuid(i: int) -> str:
     return f"{i:08X}-0000-4000-8000-{(i * 2654435761) % (1 << 48):012X}"
-
-
-def _snake(sport: str) -> str:
-    out = []
-    for i, ch in enumerate(sport):
-        if ch.isupper() and i and not sport[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
