@@ -33,7 +33,8 @@ WATCH_DEVICE = (
 
 def export(body: str, *, prolog: str = '<?xml version="1.0" encoding="UTF-8"?>\n') -> bytes:
     return (
-        prolog + '<HealthData locale="en_US">\n <ExportDate value="2024-01-05 10:00:00 +0000"/>\n'
+        prolog
+        + '<HealthData locale="en_US">\n <ExportDate value="2024-01-05 10:00:00 +0000"/>\n'
         + body
         + "</HealthData>\n"
     ).encode()
@@ -504,3 +505,18 @@ def test_parse_beat_times_equals_a_plain_reading(items: list[tuple[int, str]]) -
     sod, ok = ah.parse_beat_times(texts)
     assert ok.all(), [t for t, k in zip(texts, ok, strict=True) if not k]
     assert sod.tolist() == want
+
+
+time_like = st.text(alphabet="0123456789:., APMapm\u202f\xa0x", min_size=0, max_size=16)
+typical = st.sampled_from(["7:43:12.34 PM", "10:43:12.34 AM", "19:43:12,34", "7:43:12.34\u202fpm"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(time_like, typical), min_size=1, max_size=30))
+def test_beat_time_fast_path_agrees_with_the_general_reading(texts: list[str]) -> None:
+    """Rows of one width are read by the layout of the first one; whatever the mix, the result
+    is the character-by-character reading's."""
+    fast_sod, fast_ok = ah.parse_beat_times(texts)
+    slow_sod, slow_ok = ah._beat_general(texts)
+    assert fast_ok.tolist() == slow_ok.tolist()
+    assert fast_sod.tolist() == slow_sod.tolist()

@@ -34,6 +34,11 @@ class DoseConfig:
     # Which source counts where several cover the same seconds: sensor kinds best first, then
     # (prefer_dense) the source with more samples per minute (1 Hz beats sparse all-day HR).
     source_priority: str = "chest_strap,optical,phone,unknown"
+    # Accelerometers: ENMO threshold set (see actidose.dose.accel), wear needed for a valid day,
+    # and GGIR's bout criterion (share of a bout's epochs at or above the MVPA threshold).
+    accel_thresholds: str = "hildebrand_wrist_actigraph"
+    valid_wear_h: float = 16.0
+    bout_criterion: float = 0.8
     prefer_dense: bool = True
 
     _CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {

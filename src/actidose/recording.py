@@ -135,6 +135,22 @@ class AccelStream:
     gaps: list[tuple[int, int]] = field(default_factory=list)
 
 
+@dataclass
+class AccelEpochs:
+    """What processing made of an :class:`AccelStream` (see :mod:`actidose.dose.accel_process`):
+    one row per epoch, ``start_us`` UTC, ENMO and MAD in mg, the non-wear flag, clipped and
+    total sample counts; ``info`` says what was done (calibration, non-wear rule, ...)."""
+
+    start_us: npt.NDArray[np.int64]
+    epoch_s: float
+    enmo_mg: npt.NDArray[np.float64]
+    mad_mg: npt.NDArray[np.float64]
+    nonwear: npt.NDArray[np.bool_]
+    clipped: npt.NDArray[np.int64]
+    n_samples: npt.NDArray[np.int64]
+    info: dict[str, object] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ReadContext:
     """What an importer may need beyond the bytes.
@@ -179,6 +195,7 @@ class Recording:
     vendor: list[VendorSeries] = field(default_factory=list)
     sensor: str | None = None  # one of SENSOR_KINDS when the format or device tells
     accel: AccelStream | None = None  # raw accelerometer files (kind "allday")
+    accel_epochs: AccelEpochs | None = None  # set by the pipeline from ``accel``
     device: str | None = None  # "garmin fenix5" etc.
     serial: str | None = None
     utc_offset_s: int | None = None  # local time - UTC, when the file says so plausibly

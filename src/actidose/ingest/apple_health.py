@@ -30,21 +30,25 @@ and attribute names as Apple writes them; the DTD at the top of every export dec
 * ``Workout`` (``workoutActivityType``, ``duration`` + ``durationUnit``, ``startDate``,
   ``endDate``; newer exports: child ``WorkoutStatistics`` of type HeartRate with ``average`` and
   ``maximum``) -> :class:`ActivityInfo` (``timer_s`` = duration, ``elapsed_s`` = end - start).
-  Statistics inside a ``WorkoutActivity`` (one leg of a multisport workout) are used only when
-  the workout has none of its own.
+  A ``WorkoutActivity`` (one leg of a multisport workout) has statistics of its own; of
+  several, those spanning the longest time (the workout's) are used.
 * ``HealthData/@locale``, ``ExportDate/@value`` and the year of birth and sex from ``Me`` go to
   ``meta``. ``Record`` elements inside a ``Correlation`` repeat top-level ones (the DTD says
-  so) and are skipped.
+  so); Apple's correlations are blood pressure and food, none of the types read here.
 
 Dates are ``YYYY-MM-DD HH:MM:SS ±HHMM`` (iOS 8 wrote ``YYYYMMDDHHMMSS±HHMM``), each with the
 offset in effect when it was recorded, which changes with travel and daylight saving. They are
-parsed as arrays (:func:`parse_dates`): no per-record ``datetime``.
+parsed as arrays (:func:`parse_dates`): no per-record ``datetime``. :attr:`Recording.utc_offset_s`
+is the offset of most heart-rate records; ``meta["utc_offsets"]`` counts every one.
 
 Heart-rate sensor (:attr:`Recording.sensor`): each HR record's ``sourceName`` and device name
 (``device`` ``name:...``) are matched against chest straps (Polar H7/H9/H10, Wahoo TICKR,
 Garmin HRM, ...) and watches (``Watch`` in the name). ``"chest_strap"`` when strap records are
 more than half of all HR, ``"optical"`` when every HR record is from a watch, else
-``"unknown"``. ``meta["hr_sources"]`` lists every ``sourceName`` with its HR count.
+``"unknown"``. ``meta["hr_sources"]`` lists every ``sourceName`` with its HR count,
+``meta["hr_devices"]`` every device name; :attr:`Recording.device` is the most frequent. A heart
+rate without ``unit`` is taken as ``count/min``; other units than count/min and count/s give
+NaN (counted in a warning).
 
 Safety (:mod:`actidose.ingest.xmlsafe`): the prolog is checked first (any ``<!ENTITY`` is
 refused, and so is a DOCTYPE that points to an external DTD); then the DOCTYPE is replaced by
@@ -703,25 +707,31 @@ class _Collector:
             self.hrv_utc.append(utc_parts[1])
             self.hrv_off.append(off_parts[1])
             self.hrv_utc_end.append(utc_parts[2])
-        at = n_hr
+        vendor_values = values[n_hr:]
+        has_nan = bool(np.isnan(vendor_values).any())  # else no per-series masks
+        at = 0
         for i, ((rtype, source, unit), (_, _, vals)) in enumerate(bufs):
-            val = values[at : at + len(vals)]
+            val = vendor_values[at : at + len(vals)]
+            start, end = utc_parts[3 + 2 * i], utc_parts[4 + 2 * i]
             at += len(vals)
             kind, our_unit, units = _VENDOR[rtype]
             factor = units.get(unit)
             if factor is None:
                 self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(vals))
                 continue
-            val = val * factor
-            ok = ~np.isnan(val)
-            if not ok.all():
-                self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
+            if factor != 1.0:
+                val = val * factor
+            if has_nan:
+                ok = ~np.isnan(val)
+                if not ok.all():
+                    self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
+                    val, start, end = val[ok], start[ok], end[ok]
             parts = self.parts.get((kind, source))
             if parts is None:
                 parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
-            parts.start.append(utc_parts[3 + 2 * i][ok])
-            parts.end.append(utc_parts[4 + 2 * i][ok])
-            parts.value.append(val[ok])
+            parts.start.append(start)
+            parts.end.append(end)
+            parts.value.append(val)
 
     def _bad_date(
         self,
@@ -1049,13 +1059,115 @@ def parse_beat_times(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.
     digits), optionally followed by an AM/PM marker (``AM``, ``pm``, ``a.m.``; after a space,
     U+00A0, U+202F or nothing; its letters are checked, not their order). Anything else is
     unreadable.
+
+    Strings of one length nearly always share one layout (``7:43:12.34 PM``): those are read
+    by fixed columns; the rest go through a general per-character reading.
     """
     n = len(values)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, bool)
-    if n > _BEAT_BATCH:  # bounded temporaries
-        parts = [parse_beat_times(values[i : i + _BEAT_BATCH]) for i in range(0, n, _BEAT_BATCH)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    sod = np.zeros(n, np.int64)
+    ok = np.zeros(n, bool)
+    rest = np.ones(n, bool)  # not read by the fast path
+    try:
+        joined = "".join(values)
+    except TypeError:
+        joined = ""
+    if joined and not joined.isascii():
+        joined = joined.replace("\u202f", " ").replace("\xa0", " ")
+    if joined and joined.isascii():
+        lens = np.fromiter(map(len, values), np.int64, n)
+        flat = np.frombuffer(joined.encode("ascii"), np.uint8)
+        firsts = np.cumsum(lens) - lens
+        for width in np.unique(lens).tolist():
+            rows = np.flatnonzero(lens == width)
+            if not 7 <= width < _BEAT_W:
+                continue
+            m = flat[firsts[rows][:, None] + np.arange(width)]
+            got = _beat_layout(m)
+            if got is not None:
+                s, k, fits = got
+                sod[rows[fits]] = s[fits]
+                ok[rows[fits]] = k[fits]
+                rest[rows[fits]] = False
+    todo = np.flatnonzero(rest)
+    if todo.size:
+        for i in range(0, todo.size, _BEAT_BATCH):
+            idx = todo[i : i + _BEAT_BATCH]
+            s, k = _beat_general([values[j] for j in idx.tolist()])
+            sod[idx] = s
+            ok[idx] = k
+    return sod, ok
+
+
+def _beat_layout(
+    m: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+    """Read rows of equal width by the layout of the first row: (sod, readable, fits the
+    layout), or None when the first row has no layout this reads."""
+    row = bytes(m[0])
+    c1 = row.find(b":")
+    if c1 not in (1, 2) or row[c1 + 3 : c1 + 4] != b":" or len(row) < c1 + 6:
+        return None
+    sec_end = c1 + 6
+    digits = [*range(c1), c1 + 1, c1 + 2, c1 + 4, c1 + 5]
+    literal = [(c1, ord(":")), (c1 + 3, ord(":"))]
+    frac_cols: list[int] = []
+    pos = sec_end
+    if row[pos : pos + 1] in (b".", b","):
+        literal.append((pos, row[pos]))
+        pos += 1
+        while pos < len(row) and row[pos : pos + 1].isdigit() and len(frac_cols) < 7:
+            frac_cols.append(pos)
+            pos += 1
+        if not 1 <= len(frac_cols) <= 6:
+            return None
+    tail = row[pos:]
+    marker = -1
+    for j in range(pos, len(row)):
+        if row[j] in b"AaPp":
+            if marker >= 0:
+                return None
+            marker = j
+        elif row[j] in b" Mm.":
+            literal.append((j, row[j]))
+        else:
+            return None
+    # a marker needs its M; without a marker only spaces may follow
+    if (marker >= 0) != (b"M" in tail.upper()) or (marker < 0 and tail.strip(b" ")):
+        return None
+    d = m - np.uint8(48)
+    fits = np.asarray((d[:, digits + frac_cols] < 10).all(axis=1), dtype=np.bool_)
+    for j, code in literal:
+        fits &= m[:, j] == code
+    pm = np.zeros(m.shape[0], bool)
+    if marker >= 0:
+        low = m[:, marker] | 0x20
+        fits &= (low == ord("a")) | (low == ord("p"))
+        pm = low == ord("p")
+    di = d.astype(np.int64)
+    hour = di[:, 0] * 10 + di[:, 1] if c1 == 2 else di[:, 0]
+    minute = di[:, c1 + 1] * 10 + di[:, c1 + 2]
+    sec = di[:, c1 + 4] * 10 + di[:, c1 + 5]
+    frac = np.zeros(m.shape[0], np.int64)
+    for j in frac_cols:
+        frac = frac * 10 + di[:, j]
+    frac_us = frac * 10 ** (6 - len(frac_cols))
+    ok = fits & (minute < 60) & (sec < 60)
+    if marker >= 0:
+        ok &= (hour >= 1) & (hour <= 12)
+        hour = hour % 12 + np.where(pm, 12, 0)
+    else:
+        ok &= hour < 24
+    sod = ((hour * 60 + minute) * 60 + sec) * _US + frac_us
+    return np.where(ok, sod, 0), ok, fits
+
+
+def _beat_general(values: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The general reading of :func:`parse_beat_times`, character by character."""
+    n = len(values)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, bool)
     arr = np.array([v if isinstance(v, str) else "" for v in values], dtype=f"U{_BEAT_W + 1}")
     wide = arr.view(np.uint32).reshape(n, _BEAT_W + 1)
     ok = (wide[:, _BEAT_W] == 0) & (wide[:, _BEAT_W - 1] == 0)  # at most _BEAT_W - 1 chars

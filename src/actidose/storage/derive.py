@@ -27,6 +27,7 @@ from ..dose import load as dload
 from ..dose.merge import merge_by_priority, overlap_groups
 from ..timeutil import local_days
 from .db import transaction
+from .minutes import accel_epochs, combine
 from .participants import Participant, require
 from .write import ts_array
 
@@ -133,7 +134,7 @@ def _source_ranks(
 
 def _sum_or_nan(idx: npt.NDArray[np.int64], values: F64, n: int) -> F64:
     """Per-day sums; NaN for every day when the metric could not be computed at all."""
-    if values.size and np.isnan(values).all():
+    if values.size == 0 or np.isnan(values).all():
         return np.full(n, np.nan)
     return dload.daily_sum(idx, np.nan_to_num(values), n)
 
@@ -231,12 +232,14 @@ def compute_participant(
             sess_rows[k].append(v)
 
     _link_sessions(sess_rows, rank, ts_all, sid_all, (ban_all, edw_all, mod_all, vig_all))
+    acc = accel_epochs(con, participant_id, cfg)
+    acc_days = local_days(acc.start_us, tz) if acc is not None else np.empty(0, "datetime64[D]")
     counted = np.array(sess_rows["counted"], bool)
     sess_days = np.array(sess_rows["day"], "datetime64[D]")
-    if ts_all.size == 0 and sess_days.size == 0:
+    if ts_all.size == 0 and sess_days.size == 0 and acc_days.size == 0:
         only_vendor = _vendor_daily(con, participant_id, tz, cfg)
         return {} if only_vendor is None else {"vendor_daily": only_vendor}
-    candidates = [d for d in (days_all, sess_days) if d.size]
+    candidates = [d for d in (days_all, sess_days, acc_days) if d.size]
     d0 = min(d.min() for d in candidates)
     d1 = max(d.max() for d in candidates)
     n = int((d1 - d0).astype(np.int64)) + 1
@@ -255,17 +258,14 @@ def compute_participant(
         trimp_ban = np.full(n, np.nan)
     trimp_allday = _sum_or_nan(idx_all, ban_all, n)
     hr_minutes = dload.daily_sum(idx_all, dt / 60.0, n)
-    coverage = dload.daily_sum(idx_all, cov / 60.0, n)
     hr_mod = _sum_or_nan(idx_all, mod_all, n)
     hr_vig = _sum_or_nan(idx_all, vig_all, n)
-    # No accelerometer minutes yet: the combined minutes are the HR minutes.
-    mod_min, vig_min = hr_mod, hr_vig
-    if has_allday:
-        status = np.where(
-            coverage >= cfg.observed_min_h * 60.0,
-            "observed",
-            np.where(coverage > 0, "partial", "unobserved"),
-        )
+    mins = combine(ts_all, mod_all * 60.0, vig_all * 60.0, cov, acc, tz, d0, n)
+    mod_min, vig_min, coverage = mins.mod_min, mins.vig_min, mins.coverage_min
+    valid_wear = mins.wear_min >= cfg.valid_wear_h * 60.0  # NaN (no accelerometer) -> False
+    if has_allday or acc is not None:
+        observed = (coverage >= cfg.observed_min_h * 60.0) | valid_wear
+        status = np.where(observed, "observed", np.where(coverage > 0, "partial", "unobserved"))
     else:
         # Activity files only: no file on a day inside the range means no exercise that day.
         status = np.full(n, "observed")
@@ -283,12 +283,21 @@ def compute_participant(
             "hr_minutes": hr_minutes,
             "hr_mod_min": hr_mod,
             "hr_vig_min": hr_vig,
-            "acc_mod_min": pa.nulls(n, pa.float64()),
-            "acc_vig_min": pa.nulls(n, pa.float64()),
+            "acc_mod_min": mins.acc_mod_min,
+            "acc_vig_min": mins.acc_vig_min,
             "mod_min": mod_min,
             "vig_min": vig_min,
             "mvpa_min": mod_min + vig_min,
-            "wear_min": pa.nulls(n, pa.float64()),
+            "wear_min": mins.wear_min,
+            "acc_light_min": mins.acc_light_min,
+            "acc_mvpa_min": mins.acc_mvpa_min,
+            "acc_mvpa_bout1_min": mins.acc_bout_min[1],
+            "acc_mvpa_bout5_min": mins.acc_bout_min[5],
+            "acc_mvpa_bout10_min": mins.acc_bout_min[10],
+            "acc_enmo_mean_mg": mins.acc_enmo_mean_mg,
+            "valid_wear_day": pa.array(
+                [None] * n if acc is None else valid_wear.tolist(), pa.bool_()
+            ),
             "coverage_min": coverage,
             "day_status": pa.array(status.tolist(), pa.string()),
             "hr_rest_bpm": pa.array([an.hr_rest] * n, pa.float64()),
@@ -366,6 +375,16 @@ def compute_participant(
                 [None] * m if no_minutes else (who >= cfg.who_min_per_week).tolist(), pa.bool_()
             ),
             "params_id": pa.array([cfg.params_id] * m, pa.string()),
+            "acc_mvpa_bout10_min": (
+                np.full(m, np.nan)
+                if acc is None
+                else np.bincount(widx, weights=np.nan_to_num(mins.acc_bout_min[10]), minlength=m)
+            ),
+            "valid_wear_days": (
+                pa.nulls(m, pa.int32())
+                if acc is None
+                else np.bincount(widx, weights=valid_wear, minlength=m).astype(np.int32)
+            ),
         }
     )
     n_sessions = len(sess_rows["session_id"])

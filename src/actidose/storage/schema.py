@@ -198,6 +198,32 @@ CREATE TABLE vendor_activity (
     origin VARCHAR
 );
 
+CREATE TABLE accel_epochs (
+    participant_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,         -- epoch start
+    epoch_s DOUBLE NOT NULL,
+    enmo_mg DOUBLE,
+    mad_mg DOUBLE,
+    nonwear BOOLEAN NOT NULL,
+    clipped INTEGER NOT NULL,
+    n_samples INTEGER NOT NULL,
+    source_id BIGINT NOT NULL
+);
+
+CREATE TABLE accel_processing (
+    source_id BIGINT PRIMARY KEY,
+    sample_rate_hz DOUBLE,
+    range_g DOUBLE,
+    n_samples BIGINT,
+    n_epochs BIGINT,
+    n_clipped BIGINT,
+    calibration_accepted BOOLEAN,
+    calibration_error_before_g DOUBLE,
+    calibration_error_after_g DOUBLE,
+    nonwear_rule VARCHAR,
+    info JSON                        -- everything processing reported
+);
+
 CREATE TABLE vendor_daily (
     participant_id VARCHAR NOT NULL,
     day DATE NOT NULL,
@@ -210,6 +236,16 @@ CREATE TABLE vendor_daily (
     n_sources INTEGER NOT NULL,      -- sources that had this kind that day
     params_id VARCHAR NOT NULL
 );
+
+ALTER TABLE daily_load ADD COLUMN acc_light_min DOUBLE;
+ALTER TABLE daily_load ADD COLUMN acc_mvpa_min DOUBLE;
+ALTER TABLE daily_load ADD COLUMN acc_mvpa_bout1_min DOUBLE;
+ALTER TABLE daily_load ADD COLUMN acc_mvpa_bout5_min DOUBLE;
+ALTER TABLE daily_load ADD COLUMN acc_mvpa_bout10_min DOUBLE;
+ALTER TABLE daily_load ADD COLUMN acc_enmo_mean_mg DOUBLE;
+ALTER TABLE daily_load ADD COLUMN valid_wear_day BOOLEAN;
+ALTER TABLE weekly_dose ADD COLUMN acc_mvpa_bout10_min DOUBLE;
+ALTER TABLE weekly_dose ADD COLUMN valid_wear_days INTEGER;
 
 ALTER TABLE sessions ADD COLUMN duplicate_of BIGINT;
 ALTER TABLE sessions ADD COLUMN counted BOOLEAN;
@@ -230,6 +266,8 @@ RECORDED_TABLES = (
     "rr_intervals",
     "activities",
     "vendor_activity",
+    "accel_epochs",
+    "accel_processing",
 )
 DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose", "vendor_daily")
 

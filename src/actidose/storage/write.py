@@ -3,6 +3,7 @@ transaction (the caller's)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,6 +171,42 @@ def store_recording(
                 }
             ),
             [participant_id, source_id, v.kind, v.unit, v.origin],
+        )
+    ep = rec.accel_epochs
+    if ep is not None:
+        _insert(
+            con,
+            "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
+            "n_samples, source_id)",
+            "?, ts, ?, enmo_mg, mad_mg, nonwear, clipped, n_samples, ?",
+            pa.table(
+                {
+                    "ts": ts_array(ep.start_us),
+                    "enmo_mg": np.asarray(ep.enmo_mg, np.float64),
+                    "mad_mg": np.asarray(ep.mad_mg, np.float64),
+                    "nonwear": np.asarray(ep.nonwear, bool),
+                    "clipped": np.asarray(ep.clipped, np.int32),
+                    "n_samples": np.asarray(ep.n_samples, np.int32),
+                }
+            ),
+            [participant_id, float(ep.epoch_s), source_id],
+        )
+        info = ep.info
+        con.execute(
+            "INSERT OR REPLACE INTO accel_processing VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                source_id,
+                info.get("sample_rate_hz"),
+                info.get("range_g"),
+                int(np.sum(ep.n_samples)),
+                int(ep.start_us.size),
+                int(np.sum(ep.clipped)),
+                info.get("calibration_accepted"),
+                info.get("calibration_error_before_g"),
+                info.get("calibration_error_after_g"),
+                info.get("nonwear_rule"),
+                json.dumps(info, default=str),
+            ],
         )
     if rec.activities:
         acts = rec.activities

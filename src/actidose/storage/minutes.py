@@ -1,0 +1,222 @@
+"""Minutes of activity from HR and from accelerometers, combined without counting a minute twice.
+
+HR gives moderate / vigorous seconds per sample (ACSM bands of HR reserve); accelerometers give
+them per epoch (ENMO thresholds, worn epochs only). Both are binned into UTC minutes. Where both
+cover a minute, the combined minute takes the larger of the two, never the sum:
+
+    mvpa[m] = max(hr_mvpa[m], acc_mvpa[m]);  vig[m] = max(hr_vig[m], acc_vig[m]);
+    mod[m] = mvpa[m] - vig[m]
+
+With one source only, the combined minutes equal that source's minutes exactly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+
+from ..config import DoseConfig
+from ..dose import accel as dacc
+from ..timeutil import local_days
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+US_MIN = 60_000_000
+BOUT_LENGTHS_MIN = (1, 5, 10)
+
+
+@dataclass
+class AccelEpochRows:
+    """Per accelerometer epoch (all sources of a participant, each on its own grid)."""
+
+    start_us: I64
+    epoch_s: F64
+    worn: npt.NDArray[np.bool_]
+    level: npt.NDArray[np.int8]  # 0 inactive, 1 light, 2 moderate, 3 vigorous
+    enmo_mg: F64
+    bouts: dict[int, npt.NDArray[np.bool_]]  # bout length (min) -> epoch in an MVPA bout
+
+
+def thresholds(cfg: DoseConfig) -> tuple[float, float, float]:
+    sets: dict[str, tuple[float, ...]] = dict(dacc.THRESHOLD_SETS)
+    try:
+        extra = importlib.import_module("actidose.dose.accel_process")
+        sets.update(getattr(extra, "THRESHOLD_SETS_EXTRA", {}))
+    except ImportError:  # pragma: no cover - processing module not built in
+        pass
+    lo, mid, hi = sets[cfg.accel_thresholds]
+    return (float(lo), float(mid), float(hi))
+
+
+def accel_epochs(
+    con: duckdb.DuckDBPyConnection, participant_id: str, cfg: DoseConfig
+) -> AccelEpochRows | None:
+    rows = con.execute(
+        "SELECT e.source_id, epoch_us(e.ts), e.epoch_s, e.enmo_mg, e.nonwear "
+        "FROM accel_epochs e JOIN sources s USING (source_id) "
+        "WHERE e.participant_id = ? AND s.status IN ('imported', 'salvaged') "
+        "ORDER BY e.source_id, e.ts",
+        [participant_id],
+    ).fetchnumpy()
+    sid = np.asarray(rows["source_id"], np.int64)
+    if sid.size == 0:
+        return None
+    start = np.asarray(rows["epoch_us(e.ts)"], np.int64)
+    ep_s = np.asarray(rows["epoch_s"], np.float64)
+    enmo = np.nan_to_num(np.asarray(rows["enmo_mg"], np.float64))
+    worn = ~np.asarray(rows["nonwear"], bool)
+    level = dacc.classify_levels(enmo, thresholds(cfg)).astype(np.int8)
+    bouts = {b: np.zeros(sid.size, bool) for b in BOUT_LENGTHS_MIN}
+    # Bouts need a regular epoch grid: per source, place its epochs on their grid (missing
+    # epochs are not above threshold) and run GGIR's bout rule there.
+    for s in np.unique(sid):
+        idx = np.flatnonzero(sid == s)
+        step = int(np.rint(ep_s[idx[0]] * 1e6))
+        pos = (start[idx] - start[idx[0]]) // step
+        grid = np.zeros(int(pos[-1]) + 1, bool)
+        grid[pos] = worn[idx] & (level[idx] >= 2)
+        for b in BOUT_LENGTHS_MIN:
+            flags = dacc.ggir_bouts(grid, ep_s[idx[0]], bout_min=b, criterion=cfg.bout_criterion)
+            bouts[b][idx] = flags[pos]
+    return AccelEpochRows(start, ep_s, worn, level, enmo, bouts)
+
+
+@dataclass
+class DayMinutes:
+    """Per local day (arrays of length n_days)."""
+
+    mod_min: F64
+    vig_min: F64
+    coverage_min: F64
+    acc_light_min: F64
+    acc_mod_min: F64
+    acc_vig_min: F64
+    acc_mvpa_min: F64
+    acc_bout_min: dict[int, F64]
+    acc_enmo_mean_mg: F64
+    wear_min: F64
+
+
+def _bins(t_us: I64, weights: F64, m0: int, n_min: int) -> F64:
+    """Sum of ``weights`` by the UTC minute of ``t_us`` (for epochs, which never straddle a
+    minute)."""
+    out = np.bincount((t_us // US_MIN) - m0, weights=weights, minlength=n_min)[:n_min]
+    return out.astype(np.float64)
+
+
+def _spread(t_us: I64, hold_s: F64, m0: int, n_min: int) -> F64:
+    """Seconds per UTC minute covered by the intervals ``[t, t + hold)`` of sorted samples
+    whose intervals do not overlap (the HR step function): a sample holding across a minute
+    boundary counts in both minutes."""
+    if t_us.size == 0:
+        return np.zeros(n_min)
+    hold_us = np.nan_to_num(hold_s) * 1e6
+    before = np.concatenate([[0.0], np.cumsum(hold_us)])  # covered time of samples < j
+    bounds = (np.arange(n_min + 1, dtype=np.int64) + m0) * US_MIN
+    j = np.searchsorted(t_us, bounds, "right") - 1
+    jj = np.maximum(j, 0)
+    part = np.where(j >= 0, np.minimum(bounds - t_us[jj], hold_us[jj]), 0.0)
+    covered = np.where(j >= 0, before[jj] + np.maximum(part, 0.0), 0.0)
+    return np.diff(covered) / 1e6
+
+
+def combine(
+    hr_ts_us: I64,
+    hr_mod_s: F64,
+    hr_vig_s: F64,
+    hr_cov_s: F64,
+    acc: AccelEpochRows | None,
+    tz: str,
+    d0: np.datetime64,
+    n_days: int,
+) -> DayMinutes:
+    """Per-day minutes from per-sample HR seconds and accelerometer epochs (see module doc).
+    ``hr_mod_s``/``hr_vig_s`` may be all NaN (HR anchors unknown): then only accelerometer
+    minutes count, or NaN when there are none."""
+    nan_day = np.full(n_days, np.nan)
+    starts = [hr_ts_us] if hr_ts_us.size else []
+    if acc is not None:
+        starts.append(acc.start_us)
+    if not starts:
+        zero = np.zeros(n_days)
+        return DayMinutes(
+            nan_day,
+            nan_day,
+            zero,
+            nan_day,
+            nan_day,
+            nan_day,
+            nan_day,
+            {b: nan_day for b in BOUT_LENGTHS_MIN},
+            nan_day,
+            nan_day,
+        )
+    m0 = int(min(s.min() for s in starts) // US_MIN)
+    ends = [s.max() for s in starts]
+    if hr_ts_us.size:
+        ends.append(int((hr_ts_us + np.nan_to_num(hr_cov_s) * 1e6).max()))
+    m1 = int(max(ends) // US_MIN)
+    n_min = m1 - m0 + 1
+    minute_day = (local_days((np.arange(n_min) + m0) * US_MIN, tz) - d0).astype(np.int64)
+    in_range = (minute_day >= 0) & (minute_day < n_days)
+
+    def per_day(per_minute: F64) -> F64:
+        out = np.bincount(minute_day[in_range], weights=per_minute[in_range], minlength=n_days)
+        return out.astype(np.float64)
+
+    hr_known = hr_mod_s.size > 0 and not np.isnan(hr_mod_s).all()
+    hr_mvpa = _spread(hr_ts_us, hr_mod_s + hr_vig_s, m0, n_min) if hr_known else None
+    hr_v = _spread(hr_ts_us, hr_vig_s, m0, n_min) if hr_known else None
+    cov = _spread(hr_ts_us, hr_cov_s, m0, n_min)
+    if acc is not None:
+        ep = acc.epoch_s
+        worn_s = np.where(acc.worn, ep, 0.0)
+        a_mvpa = _bins(acc.start_us, np.where(acc.worn & (acc.level >= 2), ep, 0.0), m0, n_min)
+        a_vig = _bins(acc.start_us, np.where(acc.worn & (acc.level == 3), ep, 0.0), m0, n_min)
+        a_light = _bins(acc.start_us, np.where(acc.worn & (acc.level == 1), ep, 0.0), m0, n_min)
+        a_worn = _bins(acc.start_us, worn_s, m0, n_min)
+        a_enmo = _bins(acc.start_us, np.where(acc.worn, acc.enmo_mg * ep, 0.0), m0, n_min)
+        a_bouts = {
+            b: _bins(acc.start_us, np.where(flags & acc.worn, ep, 0.0), m0, n_min)
+            for b, flags in acc.bouts.items()
+        }
+        cov = np.maximum(cov, a_worn)
+        wear = per_day(a_worn) / 60.0
+        acc_mvpa = per_day(a_mvpa) / 60.0
+        acc_vig = per_day(a_vig) / 60.0
+        acc_out = dict(
+            acc_light_min=per_day(a_light) / 60.0,
+            acc_mod_min=acc_mvpa - acc_vig,
+            acc_vig_min=acc_vig,
+            acc_mvpa_min=acc_mvpa,
+            acc_bout_min={b: per_day(v) / 60.0 for b, v in a_bouts.items()},
+            acc_enmo_mean_mg=np.divide(
+                per_day(a_enmo),
+                per_day(a_worn),
+                out=np.full(n_days, np.nan),
+                where=per_day(a_worn) > 0,
+            ),
+            wear_min=wear,
+        )
+        mvpa = a_mvpa if hr_mvpa is None else np.maximum(hr_mvpa, a_mvpa)
+        vig = a_vig if hr_v is None else np.maximum(hr_v, a_vig)
+        mod_day, vig_day = per_day(mvpa - vig) / 60.0, per_day(vig) / 60.0
+    else:
+        acc_out = dict(
+            acc_light_min=nan_day,
+            acc_mod_min=nan_day,
+            acc_vig_min=nan_day,
+            acc_mvpa_min=nan_day,
+            acc_bout_min={b: nan_day for b in BOUT_LENGTHS_MIN},
+            acc_enmo_mean_mg=nan_day,
+            wear_min=nan_day,
+        )
+        if hr_mvpa is None or hr_v is None:
+            mod_day = vig_day = nan_day
+        else:
+            mod_day, vig_day = per_day(hr_mvpa - hr_v) / 60.0, per_day(hr_v) / 60.0
+    return DayMinutes(mod_day, vig_day, per_day(cov) / 60.0, **acc_out)
