@@ -1,4 +1,4 @@
-"""Apple Health import speed and memory against a plain lxml ``iterparse`` pass, same file, same run.
+"""Apple Health import speed and memory against a plain lxml ``iterparse`` pass (same file, run).
 
     python benchmarks/apple_health_bench.py [--mb 1000] [--repeat 3] [--dir DIR] [--seed 1]
 
@@ -89,8 +89,10 @@ def export_file(directory: Path, mb: int, seed: int) -> tuple[Path, dict[str, in
         "hr_records": truth.n_records.get("HKQuantityTypeIdentifierHeartRate", 0),
     }
     meta.write_text(json.dumps(info))
-    print(f"  {truth.bytes_written / 1e6:.0f} MB, {truth.days} days, written in {dt:.1f} s "
-          f"({truth.bytes_written / 1e6 / dt:.0f} MB/s)")  # fmt: skip
+    print(
+        f"  {truth.bytes_written / 1e6:.0f} MB, {truth.days} days, written in {dt:.1f} s "
+        f"({truth.bytes_written / 1e6 / dt:.0f} MB/s)"
+    )
     return path, info
 
 
@@ -123,12 +125,16 @@ def main() -> int:
 
     from lxml import etree
 
-    print(f"python {platform.python_version()}, lxml {'.'.join(map(str, etree.LXML_VERSION))}, "
-          f"libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}")  # fmt: skip
+    print(
+        f"python {platform.python_version()}, lxml {'.'.join(map(str, etree.LXML_VERSION))}, "
+        f"libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}"
+    )
     path, info = export_file(args.dir, args.mb, args.seed)
-    print(f"file: {info['bytes'] / 1e6:.0f} MB, {info['elements']:,} elements, "
-          f"{info['records']:,} Records+Workouts ({info['hr_records']:,} heart rate)")  # fmt: skip
+    print(
+        f"file: {info['bytes'] / 1e6:.0f} MB, {info['elements']:,} elements, "
+        f"{info['records']:,} Records+Workouts ({info['hr_records']:,} heart rate)"
+    )
     runs: dict[str, list[dict[str, object]]] = {"baseline": [], "actidose": []}
     for i in range(args.repeat):
         order = ["baseline", "actidose"] if i % 2 == 0 else ["actidose", "baseline"]
@@ -137,8 +143,10 @@ def main() -> int:
             runs[name].append(r)
             print(f"round {i + 1}  " + line(name, r, info), flush=True)
     got = runs["actidose"][-1]
-    print(f"actidose read {got['hr']:,} HR samples, {got['rr']:,} RR, {got['vendor']:,} vendor "
-          f"values, {got['workouts']:,} workouts; warnings: {got['warnings']}")  # fmt: skip
+    print(
+        f"actidose read {got['hr']:,} HR samples, {got['rr']:,} RR, {got['vendor']:,} vendor "
+        f"values, {got['workouts']:,} workouts; warnings: {got['warnings']}"
+    )
     print("medians:")
     med: dict[str, float] = {}
     for name, rs in runs.items():

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actidose.errors import InputError
 from actidose.ingest import apple_health as ah
 from actidose.ingest.apple_health_writer import DTD_IOS16, write_export
 from actidose.ingest.registry import detect_format, read_recording
@@ -25,6 +24,8 @@ from actidose.recording import ReadContext, Recording
 HR = "HKQuantityTypeIdentifierHeartRate"
 HRV = "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"
 Q = "HKQuantityTypeIdentifier"
+WATCH = "Sam’s Apple Watch"
+STRAP_APP = "Polar Beat"
 WATCH_DEVICE = (
     "&lt;&lt;HKDevice: 0x3012772a0&gt;, name:Apple Watch, manufacturer:Apple Inc., "
     "model:Watch, hardware:Watch6,7, software:10.2&gt;"
@@ -40,12 +41,22 @@ def export(body: str, *, prolog: str = '<?xml version="1.0" encoding="UTF-8"?>\n
     ).encode()
 
 
-def record(rtype: str, start: str, value: str, *, end: str | None = None, unit: str = "count/min",
-           source: str = "Sam’s Apple Watch", device: str | None = WATCH_DEVICE, inner: str = "") -> str:  # fmt: skip
+def record(
+    rtype: str,
+    start: str,
+    value: str,
+    *,
+    end: str | None = None,
+    unit: str = "count/min",
+    source: str = "Sam’s Apple Watch",
+    device: str | None = WATCH_DEVICE,
+    inner: str = "",
+) -> str:
     dev = f' device="{device}"' if device else ""
+    end = end or start
     head = (
         f' <Record type="{rtype}" sourceName="{source}" sourceVersion="10.2"{dev} unit="{unit}" '
-        f'creationDate="{end or start}" startDate="{start}" endDate="{end or start}" value="{value}"'
+        f'creationDate="{end}" startDate="{start}" endDate="{end}" value="{value}"'
     )
     return f"{head}>\n{inner} </Record>\n" if inner else head + "/>\n"
 
@@ -132,13 +143,13 @@ def test_heart_rate_odd_values_and_units_are_kept_as_nan_and_counted() -> None:
 @pytest.mark.parametrize(
     ("sources", "sensor"),
     [
-        ([("Sam’s Apple Watch", "Apple Watch")] * 3, "optical"),
-        ([("Polar Beat", "Polar H10 8A1B2C3D")] * 3 + [("Sam’s Apple Watch", "Apple Watch")], "chest_strap"),
-        ([("Wahoo", "TICKR 1234")] * 2 + [("Sam’s Apple Watch", "Apple Watch")] * 2, "unknown"),
-        ([("Sam’s Apple Watch", "Garmin HRM-Pro")] * 2, "chest_strap"),
+        ([(WATCH, "Apple Watch")] * 3, "optical"),
+        ([(STRAP_APP, "Polar H10 8A1B2C3D")] * 3 + [(WATCH, "Apple Watch")], "chest_strap"),
+        ([("Wahoo", "TICKR 1234")] * 2 + [(WATCH, "Apple Watch")] * 2, "unknown"),
+        ([(WATCH, "Garmin HRM-Pro")] * 2, "chest_strap"),
         ([("Some App", None)] * 2, "unknown"),
     ],
-)  # fmt: skip
+)
 def test_sensor_rule(sources: list[tuple[str, str | None]], sensor: str) -> None:
     body = ""
     for i, (source, name) in enumerate(sources):
@@ -152,27 +163,24 @@ def test_sensor_rule(sources: list[tuple[str, str | None]], sensor: str) -> None
 
 
 def test_vendor_series_units_and_sources() -> None:
+    day = "2021-06-01 "
+    phone = "Sam’s iPhone"
+
+    def rec_(rtype: str, start: str, end: str, value: str, unit: str, source: str = WATCH) -> str:
+        return record(Q + rtype, day + start, value, end=day + end, unit=unit, source=source)
+
     body = (
-        record(Q + "StepCount", "2021-06-01 08:00:00 +0200", "120", end="2021-06-01 08:05:00 +0200",
-               unit="count", source="Sam’s iPhone")
-        + record(Q + "StepCount", "2021-06-01 08:00:30 +0200", "118", end="2021-06-01 08:05:00 +0200",
-                 unit="count")
-        + record(Q + "ActiveEnergyBurned", "2021-06-01 09:00:00 +0200", "41.84",
-                 end="2021-06-01 09:01:00 +0200", unit="kJ")
-        + record(Q + "DistanceWalkingRunning", "2021-06-01 08:00:00 +0200", "0.5",
-                 end="2021-06-01 08:05:00 +0200", unit="mi", source="Sam’s iPhone")
-        + record(Q + "DistanceWalkingRunning", "2021-06-01 09:00:00 +0200", "0.75",
-                 end="2021-06-01 09:05:00 +0200", unit="km", source="Sam’s iPhone")
-        + record(Q + "DistanceWalkingRunning", "2021-06-01 10:00:00 +0200", "3",
-                 end="2021-06-01 10:05:00 +0200", unit="furlong", source="Sam’s iPhone")
-        + record(Q + "AppleExerciseTime", "2021-06-01 09:00:00 +0200", "1",
-                 end="2021-06-01 09:01:00 +0200", unit="min")
-        + record(Q + "RestingHeartRate", "2021-06-01 00:00:00 +0200", "52",
-                 end="2021-06-01 23:59:00 +0200")
-        + record(HRV, "2021-06-01 03:00:00 +0200", "48.25", end="2021-06-01 03:01:00 +0200",
-                 unit="ms")
-        + record(Q + "BasalEnergyBurned", "2021-06-01 09:00:00 +0200", "12", unit="kcal")
-    )  # fmt: skip
+        rec_("StepCount", "08:00:00 +0200", "08:05:00 +0200", "120", "count", phone)
+        + rec_("StepCount", "08:00:30 +0200", "08:05:00 +0200", "118", "count")
+        + rec_("ActiveEnergyBurned", "09:00:00 +0200", "09:01:00 +0200", "41.84", "kJ")
+        + rec_("DistanceWalkingRunning", "08:00:00 +0200", "08:05:00 +0200", "0.5", "mi", phone)
+        + rec_("DistanceWalkingRunning", "09:00:00 +0200", "09:05:00 +0200", "0.75", "km", phone)
+        + rec_("DistanceWalkingRunning", "10:00:00 +0200", "10:05:00 +0200", "3", "furlong", phone)
+        + rec_("AppleExerciseTime", "09:00:00 +0200", "09:01:00 +0200", "1", "min")
+        + rec_("RestingHeartRate", "00:00:00 +0200", "23:59:00 +0200", "52", "count/min")
+        + rec_("HeartRateVariabilitySDNN", "03:00:00 +0200", "03:01:00 +0200", "48.25", "ms")
+        + rec_("BasalEnergyBurned", "09:00:00 +0200", "09:00:00 +0200", "12", "kcal")
+    )
     rec = read(export(body))
     got = {(v.kind, v.origin): v for v in rec.vendor}
     assert sorted(got) == [
@@ -351,8 +359,15 @@ def independent_hr(data: bytes) -> tuple[list[datetime], list[float]]:
 
 def test_generated_export_matches_truth_and_independent_reading() -> None:
     buf = io.BytesIO()
-    truth = write_export(buf, days=9, start=date(2023, 3, 20), seed=11, dtd="none",
-                         strap_workouts=0.5, beat_time_style="12h_nnbsp")  # fmt: skip
+    truth = write_export(
+        buf,
+        days=9,
+        start=date(2023, 3, 20),
+        seed=11,
+        dtd="none",
+        strap_workouts=0.5,
+        beat_time_style="12h_nnbsp",
+    )
     data = buf.getvalue()
     rec = read(data)
     ts, bpm = independent_hr(data)
@@ -381,8 +396,9 @@ def test_generated_export_matches_truth_and_independent_reading() -> None:
 @pytest.mark.parametrize(("distance", "energy"), [("km", "kcal"), ("mi", "kJ")])
 def test_generated_variants(style: str, distance: str, energy: str) -> None:
     buf = io.BytesIO()
-    truth = write_export(buf, days=3, seed=2, beat_time_style=style, distance_unit=distance,
-                         energy_unit=energy)  # fmt: skip
+    truth = write_export(
+        buf, days=3, seed=2, beat_time_style=style, distance_unit=distance, energy_unit=energy
+    )
     rec = read(buf.getvalue())
     np.testing.assert_array_equal(rec.rr.ts, truth.rr_ts)
     for kind in ("distance_m", "energy_active_kcal"):
@@ -455,17 +471,29 @@ def test_parse_dates_equals_strptime(items: list[tuple[datetime, timezone]]) -> 
 
 def test_parse_dates_layouts_and_errors() -> None:
     utc, off = ah.parse_dates(["20150616071916-0700", "2016-02-29 23:59:59 +1400"])
-    assert utc.tolist() == [strptime_utc("2015-06-16 07:19:16 -0700")[0],
-                            strptime_utc("2016-02-29 23:59:59 +1400")[0]]  # fmt: skip
+    assert utc.tolist() == [
+        strptime_utc("2015-06-16 07:19:16 -0700")[0],
+        strptime_utc("2016-02-29 23:59:59 +1400")[0],
+    ]
     assert off.tolist() == [-25200, 50400]
     good = "2019-01-02 07:43:12 -0800"
-    for bad in ["2019-02-29 00:00:00 +0000", "2019-13-01 00:00:00 +0000",
-                "2019-04-31 00:00:00 +0000", "2019-01-01 24:00:00 +0000",
-                "2019-01-01 00:60:00 +0000", "2019-01-01 00:00:60 +0000",
-                "2019-01-01 00:00:00 +1500", "2019-01-01 00:00:00 +0060",
-                "2019-01-01T00:00:00 +0000", "2019-01-01 00:00:00 0000", "", "2019-01-01",
-                "2019-01-01 00:00:00 +0000 ", "２019-01-01 00:00:00 +0000",
-                "1900-02-29 00:00:00 +0000"]:  # fmt: skip
+    for bad in [
+        "2019-02-29 00:00:00 +0000",
+        "2019-13-01 00:00:00 +0000",
+        "2019-04-31 00:00:00 +0000",
+        "2019-01-01 24:00:00 +0000",
+        "2019-01-01 00:60:00 +0000",
+        "2019-01-01 00:00:60 +0000",
+        "2019-01-01 00:00:00 +1500",
+        "2019-01-01 00:00:00 +0060",
+        "2019-01-01T00:00:00 +0000",
+        "2019-01-01 00:00:00 0000",
+        "",
+        "2019-01-01",
+        "2019-01-01 00:00:00 +0000 ",
+        "２019-01-01 00:00:00 +0000",
+        "1900-02-29 00:00:00 +0000",
+    ]:
         with pytest.raises(ah.BadDate) as info:
             ah.parse_dates([good, good, bad, good])
         assert info.value.index == 2, bad

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -83,7 +83,7 @@ def test_alxdrcirilo_export() -> None:
     assert rec.hr.ts[0] == np.datetime64("2023-12-31T23:01:36", "us") and rec.hr.bpm[0] == 74
     assert rec.hr.ts[-1] == np.datetime64("2023-12-31T23:01:37", "us") and rec.hr.bpm[-1] == 75
     assert series(rec, "energy_active_kcal") == sorted(want[Q + "ActiveEnergyBurned"])
-    energy = [v for v in rec.vendor if v.kind == "energy_active_kcal"][0]
+    energy = next(v for v in rec.vendor if v.kind == "energy_active_kcal")
     assert energy.value.tolist() == [0.12, 0.08] and energy.unit == "kcal"
     assert energy.start[1] == np.datetime64("2024-01-01T23:52:27", "us")
     assert energy.duration_s.tolist() == [31.0, 31.0]
@@ -107,7 +107,7 @@ def test_alxdrcirilo_export_from_its_zip() -> None:
     with zipfile.ZipFile(ALX_ZIP) as zf:
         name = next(n for n in zf.namelist() if n.endswith("/export.xml") and "MACOSX" not in n)
         with zf.open(name) as member:
-            rec = read(member, f"{ALX_ZIP}!{name}")
+            rec = ah.read(cast(BinaryIO, member), path=f"{ALX_ZIP}!{name}", ctx=ReadContext())
         data = zf.read(name)
     with io.BytesIO(ALX.read_bytes()) as fp:
         plain = read(fp, ALX)
@@ -131,7 +131,9 @@ def test_tdda_export() -> None:
     assert steps[0] == (datetime(2014, 9, 13, 9, 27, 54), datetime(2014, 9, 13, 9, 27, 59), 329.0)
     assert steps[-1][2] == 282.0
     dist = series(rec, "distance_m")
-    assert [(s, e) for s, e, _ in dist] == [(s, e) for s, e, _ in want[Q + "DistanceWalkingRunning"]]
+    assert [(s, e) for s, e, _ in dist] == [
+        (s, e) for s, e, _ in want[Q + "DistanceWalkingRunning"]
+    ]
     np.testing.assert_allclose([v for _, _, v in dist], [2.88, 2.84, 1.42, 6.39, 5.9])
     assert {v.origin for v in rec.vendor} == {"Health"}
     (w,) = rec.activities

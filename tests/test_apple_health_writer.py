@@ -55,8 +55,8 @@ def test_structure_like_a_real_export(tmp_path: Path) -> None:
 
 def test_tz_changes() -> None:
     buf = io.BytesIO()
-    truth = write_export(buf, days=4, start=date(2024, 6, 1), seed=0,
-                         tz_changes=[(date(2024, 6, 1), 19800), (date(2024, 6, 3), -36000)])  # fmt: skip
+    changes = [(date(2024, 6, 1), 19800), (date(2024, 6, 3), -36000)]
+    truth = write_export(buf, days=4, start=date(2024, 6, 1), seed=0, tz_changes=changes)
     assert truth.utc_offsets_s == [-36000, 19800]
     text = buf.getvalue().decode()
     assert "+0530" in text and "-1000" in text

@@ -10,17 +10,18 @@ declaration, a long internal DTD, ``HealthData`` with ``ExportDate`` and ``Me``,
 * one resting heart rate; a few HRV (SDNN) records, each with its
   ``HeartRateVariabilityMetadataList`` of ``InstantaneousBeatsPerMinute`` (one of them crosses
   local midnight every week);
-* steps and walking/running distance from the iPhone and the watch, active energy from the
-  watch, exercise minutes, basal energy, stand hours and sleep (types the importer skips);
-* a workout on most days, with ``WorkoutEvent``, ``WorkoutStatistics`` (heart rate, energy,
-  distance), a ``WorkoutActivity`` and a ``WorkoutRoute``; a blood-pressure ``Correlation``
-  once a week (its records repeated at top level, as Apple does).
+* steps from the iPhone and the watch, walking/running distance from the iPhone, active energy
+  and exercise minutes from the watch; basal energy, stand hours and sleep (types the importer
+  skips);
+* a workout on most days, with ``WorkoutEvent``, ``WorkoutStatistics`` (heart rate, energy),
+  a ``WorkoutActivity`` and a ``WorkoutRoute``; a blood-pressure ``Correlation`` once a week
+  (its records repeated at top level, as Apple does).
 
 Every date carries the UTC offset in effect at its instant; ``tz_changes`` moves the offset
 mid-export (travel). The output is deterministic for a given ``seed`` (each day draws from its
 own ``numpy`` generator seeded with ``(seed, day)``, so per-type passes see the same day).
 Text is made with bulk string formatting (dates through ``numpy.datetime_as_string``), about
-40 MB/s here, so the 1 GB benchmark file takes well under a minute.
+90 MB/s here: the 1 GB benchmark file takes a dozen seconds.
 
 :func:`write_export` returns an :class:`ExportTruth`: what was written (heart rate samples,
 RR intervals, workouts, vendor totals), for tests to compare an importer against.
@@ -39,7 +40,7 @@ from typing import BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DTD_V14", "ExportTruth", "TruthWorkout", "write_export"]
+__all__ = ["DTD_IOS16", "DTD_V14", "ExportTruth", "TruthWorkout", "write_export"]
 
 HR: Final = "HKQuantityTypeIdentifierHeartRate"
 RESTING: Final = "HKQuantityTypeIdentifierRestingHeartRate"
@@ -376,7 +377,8 @@ def write_export(
     """Write an Apple Health ``export.xml`` to ``dest`` (a path or a binary file object).
 
     ``days`` days from ``start``; with ``target_bytes`` the number of days is chosen so the file
-    is about that size (within a few percent). ``tz_changes`` is a list of ``(date, offset_s)``:
+    is about that size (from the size of a 60-day sample: within a few percent for large files,
+    looser below a few MB). ``tz_changes`` is a list of ``(date, offset_s)``:
     from 12:00 UTC of that date the device's UTC offset is ``offset_s`` (local - UTC). The
     default starts at +01:00, flies to -05:00 a third of the way in and back two thirds in.
     ``strap_workouts`` is the share of workouts whose heart rate comes from a Polar H10 (app
@@ -386,39 +388,37 @@ def write_export(
     ``kcal`` or ``kJ``. ``dtd`` is ``"v14"``, ``"ios16"`` (the malformed DTD iOS 16 wrote) or
     ``"none"``. With ``keep_truth=False`` the returned truth holds counts only.
     """
-    if tz_changes is None:
-        tz_changes = [(start, 3600)]
-        if days >= 3:
-            tz_changes += [
-                (start + timedelta(days // 3), -5 * 3600),
-                (start + timedelta(2 * days // 3), 3600),
-            ]
-    changes = sorted(tz_changes)
-    if not changes or changes[0][0] > start:
-        changes.insert(0, (start, changes[0][1] if changes else 0))
-    noon = [int(datetime(d.year, d.month, d.day, 12, tzinfo=UTC).timestamp()) for d, _ in changes]
-    noon[0] = -(2**62)
-    cfg = _Config(
-        start=start,
-        seed=seed,
-        owner=owner,
-        changes_s=np.array(noon, np.int64),
-        offsets_s=np.array([o for _, o in changes], np.int64),
-        strap_workouts=strap_workouts,
-        beat_time_style=beat_time_style,
-        distance_unit=distance_unit,
-        energy_unit=energy_unit,
-        keep_truth=keep_truth,
-    )
     if beat_time_style not in ("12h", "12h_nnbsp", "24h_comma"):
         raise ValueError(f"beat_time_style {beat_time_style!r}")
     if distance_unit not in ("km", "mi") or energy_unit not in ("kcal", "kJ"):
         raise ValueError("distance_unit must be km or mi, energy_unit kcal or kJ")
-    if target_bytes is not None:
-        probe = _Writer(cfg, io.BytesIO(), 14, dtd)
+
+    def config(n_days: int) -> _Config:
+        changes = list(tz_changes) if tz_changes is not None else _travel(start, n_days)
+        changes.sort()
+        if not changes or changes[0][0] > start:
+            changes.insert(0, (start, changes[0][1] if changes else 0))
+        noon = [_utc_s(d) + 12 * 3600 for d, _ in changes]
+        noon[0] = -(2**62)  # the first offset holds from the start
+        return _Config(
+            start=start,
+            seed=seed,
+            owner=owner,
+            changes_s=np.array(noon, np.int64),
+            offsets_s=np.array([o for _, o in changes], np.int64),
+            strap_workouts=strap_workouts,
+            beat_time_style=beat_time_style,
+            distance_unit=distance_unit,
+            energy_unit=energy_unit,
+            keep_truth=keep_truth,
+        )
+
+    if target_bytes is not None:  # size a month, scale (days differ: workouts, HRV lists)
+        probe = _Writer(config(_PROBE_DAYS), io.BytesIO(), _PROBE_DAYS, dtd)
         probe.run()
-        per_day = (probe.truth.bytes_written - probe.header_bytes) / 14
+        per_day = (probe.truth.bytes_written - probe.header_bytes) / _PROBE_DAYS
         days = max(1, round((target_bytes - probe.header_bytes) / per_day))
+    cfg = config(days)
     if isinstance(dest, str | os.PathLike):
         with Path(dest).open("wb") as fp:
             w = _Writer(cfg, fp, days, dtd)
@@ -427,6 +427,17 @@ def write_export(
         w = _Writer(cfg, dest, days, dtd)
         w.run()
     return w.truth
+
+
+_PROBE_DAYS: Final = 60
+
+
+def _travel(start: date, days: int) -> list[tuple[date, int]]:
+    """The default offsets: +01:00, -05:00 from a third of the way in, +01:00 from two thirds."""
+    out = [(start, 3600)]
+    if days >= 3:
+        out += [(start + timedelta(days // 3), -5 * 3600), (start + timedelta(2 * days // 3), 3600)]
+    return out
 
 
 class _Writer:
