@@ -214,3 +214,35 @@ def test_locked_database_names_the_holder(study: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_generic_csv_with_mapping_and_zone(tmp_path: Path, study: Path) -> None:
+    csv = tmp_path / "strap.csv"
+    csv.write_text("Time;HR;RR\n2024-06-01 10:00:00;120;500\n2024-06-01 10:00:01;121;496\n")
+    code, out, err = run(
+        study,
+        "import",
+        str(csv),
+        "-P",
+        "P001",
+        "--columns",
+        "timestamp=Time,bpm=HR,rr_ms=RR",
+        "--timezone",
+        "America/New_York",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["counts"]["imported"] == 1
+    got = run(
+        study,
+        "query",
+        "select min(ts)::VARCHAR, count(*) from hr_samples h join sources "
+        "s using (source_id) where s.format = 'csv'",
+        "--format",
+        "csv",
+    )[1]
+    assert got.splitlines()[1] == "2024-06-01 14:00:00+00,2"  # 10:00 EDT
+    rr = run(study, "query", "select count(*) from rr_intervals", "--format", "csv")[1]
+    assert rr.splitlines()[1] == "2"
+    code, _, err = run(study, "import", str(csv), "-P", "P001", "--columns", "bpm=HR")
+    assert code == 2 and "timestamp" in err
