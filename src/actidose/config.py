@@ -37,6 +37,10 @@ class DoseConfig:
     # Accelerometers: ENMO threshold set (see actidose.dose.accel), wear needed for a valid day,
     # and GGIR's bout criterion (share of a bout's epochs at or above the MVPA threshold).
     accel_thresholds: str = "hildebrand_wrist_actigraph"
+    # Applied when a raw accelerometer file is imported (changing them needs a re-import):
+    accel_epoch_s: float = 5.0
+    nonwear_rule: str = "ggir2023"  # GGIR's default; or "ggir2013"
+    autocalibrate: bool = True  # van Hees 2014 sphere fit, kept only when it helps
     valid_wear_h: float = 16.0
     bout_criterion: float = 0.8
     prefer_dense: bool = True
@@ -47,6 +51,7 @@ class DoseConfig:
         "hrmax_formula": ("tanaka", "fox"),
         "load_metric": ("trimp_banister", "trimp_edwards", "trimp_allday"),
         "pmc_form": ("exp", "inverse"),
+        "nonwear_rule": ("ggir2023", "ggir2013"),
     }
 
     def validate(self) -> None:
@@ -60,6 +65,20 @@ class DoseConfig:
                 raise UsageError(f"{name} must be positive")
         if not 0 < self.acwr_acute_days < self.acwr_chronic_days:
             raise UsageError("acwr_acute_days must be positive and below acwr_chronic_days")
+        from .dose.accel import THRESHOLD_SETS
+
+        known_sets = set(THRESHOLD_SETS)
+        try:
+            from .dose.accel_process import THRESHOLD_SETS_EXTRA
+
+            known_sets |= set(THRESHOLD_SETS_EXTRA)
+        except ImportError:  # pragma: no cover
+            pass
+        if self.accel_thresholds not in known_sets:
+            raise UsageError(
+                f"accel_thresholds: unknown set {self.accel_thresholds!r}",
+                fix="known: " + ", ".join(sorted(known_sets)),
+            )
         kinds = [k.strip() for k in self.source_priority.split(",")]
         unknown = set(kinds) - {"chest_strap", "optical", "phone", "unknown"}
         if unknown:

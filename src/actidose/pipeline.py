@@ -35,12 +35,12 @@ import duckdb
 from .errors import InputError, NothingToImport
 from .ingest.archive import Limits, archive_kind, iter_members
 from .ingest.files import expand, sha256_file
-from .ingest.registry import HEAD_BYTES, NOT_RECOGNISED, read_recording
+from .ingest.registry import HEAD_BYTES, NOT_RECOGNISED, detect_format, read_recording
 from .ingest.samples import CleanHR, clean_hr
-from .recording import ReadContext, Recording
+from .recording import AccelEpochs, ReadContext, Recording
 from .storage import participants
 from .storage.db import transaction
-from .storage.derive import recompute
+from .storage.derive import load_config, recompute
 from .storage.write import existing_source, store_quarantined, store_recording
 
 EXIT_OK = 0
@@ -113,12 +113,35 @@ class _Parsed:
     status: str = "ok"  # ok | quarantined | skipped | failed
 
 
+def _process_accel(rec: Recording, ctx: ReadContext) -> None:
+    """Raw accelerometer stream -> epochs, in bounded memory (two passes over the chunks). The
+    stream (it holds the decoded file) is dropped once its epochs exist."""
+    from .dose.accel_process import process
+
+    assert rec.accel is not None
+    opts = ctx.options
+    result = process(
+        rec.accel,
+        epoch_s=float(opts.get("accel_epoch_s", 5.0)),
+        calibrate=opts.get("autocalibrate", "true").lower() in ("1", "true", "yes"),
+        nonwear_rule=opts.get("nonwear_rule", "ggir2023"),
+    )
+    fields = result.epoch_fields()
+    info = dict(result.info)
+    info["stream_gap_spans_us"] = [list(g) for g in rec.accel.gaps[:1000]]
+    fields["info"] = info
+    rec.accel_epochs = AccelEpochs(**fields)  # type: ignore[arg-type]
+    rec.accel = None
+
+
 def _parse(item: _Item, salvage: bool, ctx: ReadContext) -> _Parsed:
     """Read one item. Runs in a worker process when jobs > 1: it never touches the database."""
     fmt: str | None = None
     try:
         with item.read_path.open("rb") as fp:
             fmt, rec = read_recording(fp, path=item.display, salvage=salvage, ctx=ctx)
+            if rec.accel is not None:
+                _process_accel(rec, ctx)
         return _Parsed(item, fmt, rec, clean_hr(rec.hr))
     except InputError as exc:
         skip = isinstance(exc, NothingToImport) or (
@@ -231,8 +254,8 @@ def _items(
         yield FileOutcome(shown, "failed", reason=f"cannot read: {exc.strerror or exc}")
         return
     whole = _Item(shown, path, sha, size)
-    if archive_kind(head) is None:
-        yield whole
+    if archive_kind(head) is None or detect_format(head) is not None:
+        yield whole  # a plain file, or a zip that is itself a format (ActiGraph .gt3x)
         return
     try:
         for member in iter_members(path.resolve(), limits=limits):
@@ -287,7 +310,14 @@ def import_paths(
     :func:`parse_pool` to share one pool across calls).
     """
     person = participants.require(con, participant_id)
-    ctx = ReadContext(timezone or person.timezone, dict(options or {}))
+    cfg = load_config(con)
+    opts = {
+        "accel_epoch_s": str(cfg.accel_epoch_s),
+        "nonwear_rule": cfg.nonwear_rule,
+        "autocalibrate": str(cfg.autocalibrate),
+        **(options or {}),
+    }
+    ctx = ReadContext(timezone or person.timezone, opts)
     own = _database_files(con)
     files = [f for f in expand(paths) if f.resolve() not in own]
     summary = ImportSummary(participant_id)

@@ -23,11 +23,16 @@ HEAD_BYTES = 4096
 #: format name -> module in actidose.ingest, in detection order
 FORMATS: dict[str, str] = {
     "fit": "fit",
+    "cwa": "cwa",
+    "gt3x": "gt3x",
+    "geneactiv": "geneactiv",
+    "actigraph_csv": "actigraph_csv",
     "apple_health": "apple_health",
     "tcx": "tcx",
     "gpx": "gpx",
     "fitbit": "fitbit",
     "polar_flow": "polar",
+    "accel_csv": "accel_csv",
     "csv": "csv_hr",
 }
 
