@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import io
+import math
 import struct
 import warnings
 from collections.abc import Sequence
@@ -58,7 +59,7 @@ def pack_time(local_s: np.ndarray) -> np.ndarray:
 
 
 def _rate_code(rate_hz: float, range_g: int) -> int:
-    code = 15 - int(round(np.log2(3200 / rate_hz)))
+    code = 15 - round(math.log2(3200 / rate_hz))
     return code | ({16: 0, 8: 1, 4: 2, 2: 3}[range_g] << 6)
 
 
@@ -119,8 +120,17 @@ def write_cwa(
     change = np.datetime64(last_change_local or start_local, "s").astype(np.int64)
 
     header = bytearray(b"\xff" * cwa.HEADER_SIZE)
-    struct.pack_into("<2sHBHIH", header, 0, b"MD", 1020, hw, device_id & 0xFFFF, session_id,
-                     (device_id >> 16) if device_id >> 16 else 0xFFFF)  # fmt: skip
+    struct.pack_into(
+        "<2sHBHIH",
+        header,
+        0,
+        b"MD",
+        1020,
+        hw,
+        device_id & 0xFFFF,
+        session_id,
+        (device_id >> 16) if device_id >> 16 else 0xFFFF,
+    )
     struct.pack_into("<IIIB", header, 13, 0, 0xFFFFFFFF, 0, 0)
     header[36] = rate_code
     struct.pack_into("<IB", header, 37, int(pack_time(np.array([change]))[0]), 48)
@@ -137,9 +147,7 @@ def write_cwa(
         n = np.minimum(cap, n_samples - j0)
         j1 = int(j0[0]), int(j0[-1] + n[-1])
         if xyz is None:
-            g = (rng.standard_normal((j1[1] - j1[0], 3)) * 0.3 + [0.0, 0.0, 1.0]).astype(
-                np.float64
-            )
+            g = (rng.standard_normal((j1[1] - j1[0], 3)) * 0.3 + [0.0, 0.0, 1.0]).astype(np.float64)
         else:
             g = np.asarray(xyz[j1[0] : j1[1]], np.float64)
         blk = np.zeros((k.size, cwa.BLOCK_SIZE), np.uint8)
@@ -175,11 +183,27 @@ def write_cwa(
             q_whole = np.rint((whole * US - t0_us) * true_rate / US).astype(np.int64)
             dev_frac = np.full(k.size, device_id & 0x7FFF)
             offset = q_whole - j0
-        head = np.zeros(k.size, np.dtype([("magic", "<u2"), ("length", "<u2"), ("frac", "<u2"),
-                                          ("session", "<u4"), ("seq", "<u4"), ("ts", "<u4"),
-                                          ("light", "<u2"), ("temp", "<u2"), ("events", "u1"),
-                                          ("battery", "u1"), ("rate", "u1"), ("axes", "u1"),
-                                          ("offset", "<i2"), ("count", "<u2")]))  # fmt: skip
+        head = np.zeros(
+            k.size,
+            np.dtype(
+                [
+                    ("magic", "<u2"),
+                    ("length", "<u2"),
+                    ("frac", "<u2"),
+                    ("session", "<u4"),
+                    ("seq", "<u4"),
+                    ("ts", "<u4"),
+                    ("light", "<u2"),
+                    ("temp", "<u2"),
+                    ("events", "u1"),
+                    ("battery", "u1"),
+                    ("rate", "u1"),
+                    ("axes", "u1"),
+                    ("offset", "<i2"),
+                    ("count", "<u2"),
+                ]
+            ),
+        )
         head["magic"], head["length"], head["frac"] = 0x5841, 508, dev_frac
         head["session"], head["seq"], head["ts"] = session_id, k, pack_time(whole)
         head["light"] = (3 << 13 if layout == "ax6" else 0) | 300
@@ -240,8 +264,22 @@ def reference_decode(data: bytes) -> tuple[np.ndarray, np.ndarray, list[int]]:
     ref_cfg = None
     for i in range((len(data) - 1024) // 512):
         blk = data[1024 + i * 512 : 1024 + (i + 1) * 512]
-        (magic, length, frac, session, seq, ts, light, _t, _e, _b, rate, axes_bps, offset,
-         count) = struct.unpack_from("<HHHIIIHHBBBBhH", blk)  # fmt: skip
+        (
+            magic,
+            length,
+            frac,
+            session,
+            seq,
+            ts,
+            light,
+            _t,
+            _e,
+            _b,
+            rate,
+            axes_bps,
+            offset,
+            count,
+        ) = struct.unpack_from("<HHHIIIHHBBBBhH", blk)
         words = struct.unpack_from("<256H", blk)
         axes, packing = axes_bps >> 4, axes_bps & 15
         cap = 120 if (packing, axes) == (0, 3) else 480 // (2 * axes) if packing == 2 else 0
@@ -460,8 +498,9 @@ def test_corpus_agrees_with_scikit_digital_health(name: str) -> None:
 def test_corpus_agrees_with_cwa_reader_rs(name: str) -> None:
     rs = pytest.importorskip("cwa_reader_rs")
     path = need(name)
-    df = rs.read_cwa_file(str(path), include_temperature=False, include_light=False,
-                          include_battery=False)  # fmt: skip
+    df = rs.read_cwa_file(
+        str(path), include_temperature=False, include_light=False, include_battery=False
+    )
     t = df.index.to_numpy().astype("datetime64[us]").astype(np.int64)
     _agrees(name, read_bytes(path.read_bytes()), t, df[["acc_x", "acc_y", "acc_z"]].to_numpy())
 
@@ -506,8 +545,9 @@ def test_synthetic_values_and_times(layout: str) -> None:
     n = 2000
     g = rng.uniform(-7.9, 7.9, (n, 3))
     g[:50] = rng.uniform(-1.5, 1.5, (50, 3))  # small values: exponent 0 when packed
-    data, truth = make_cwa(n_samples=n, xyz=g, layout=layout, true_rate_hz=98.7,
-                           range_g=16 if layout == "ax6" else 8)  # fmt: skip
+    data, truth = make_cwa(
+        n_samples=n, xyz=g, layout=layout, true_rate_hz=98.7, range_g=16 if layout == "ax6" else 8
+    )
     rec = read_bytes(data)
     ts, xyz = samples(rec)
     np.testing.assert_array_equal(xyz, truth.xyz)
@@ -563,8 +603,11 @@ def test_local_times_placed_in_the_zone() -> None:
 def test_one_clock_offset_across_a_dst_change() -> None:
     # configured and started in winter time; the device clock ignores the change on 31 March
     # (01:00 UTC): times stay continuous, one offset (that of the configuration) throughout
-    data, truth = make_cwa(n_samples=100 * 3600 * 3, start_local="2024-03-31T00:00:00",
-                           last_change_local="2024-03-29T15:00:00")  # fmt: skip
+    data, truth = make_cwa(
+        n_samples=100 * 3600 * 3,
+        start_local="2024-03-31T00:00:00",
+        last_change_local="2024-03-29T15:00:00",
+    )
     rec = read_bytes(data, ReadContext(timezone="Europe/London"))
     ts, _ = samples(rec)
     assert rec.utc_offset_s == 0
@@ -572,8 +615,9 @@ def test_one_clock_offset_across_a_dst_change() -> None:
     assert np.abs(ts - truth.ts_local_us).max() < 100
     assert rec.accel is not None and rec.accel.gaps == []
     # a last-change time after the data is not the clock setting: the first block's is used
-    data, _ = make_cwa(n_samples=240, start_local="2024-07-01T12:00:00",
-                       last_change_local="2024-07-02T12:00:00")  # fmt: skip
+    data, _ = make_cwa(
+        n_samples=240, start_local="2024-07-01T12:00:00", last_change_local="2024-07-02T12:00:00"
+    )
     assert read_bytes(data, ReadContext(timezone="Europe/London")).utc_offset_s == 3600
 
 
@@ -628,7 +672,7 @@ def test_bad_inputs() -> None:
         b"MD\x00\x00" + bytes(2000): "not an Axivity CWA file",
         data[:700]: "truncated header at offset 700",
         data[:1024]: "no data blocks after the header",
-        data[:1024 + 511]: "no data blocks after the header",
+        data[: 1024 + 511]: "no data blocks after the header",
         data[:1024] + bytes(512): "no readable data block (1 corrupt: bad block header: 1)",
     }
     for bad, reason in cases.items():
@@ -641,7 +685,8 @@ def test_bad_inputs() -> None:
 def test_detect() -> None:
     data, _ = make_cwa(n_samples=120)
     assert cwa.detect(data[:4096])
-    assert cwa.detect(need("ax6_sample.cwa").read_bytes()[:16])
+    for path in sorted(ACCEL.glob("*.cwa")):
+        assert cwa.detect(path.read_bytes()[:16]), path.name
     assert not cwa.detect(b"MD")
     assert not cwa.detect(b"MD\x00\x04")
     assert not cwa.detect(b"\x0e\x10\x00\x00\x00\x00\x00\x00.FIT")

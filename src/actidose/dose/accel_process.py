@@ -36,6 +36,7 @@ Physiol 117:738 (autocalibration); Vähä-Ypyä H et al. 2015, Clin Physiol Func
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from actidose.dose.calibration import (
     Calibration,
     WindowStats,
     fit_calibration,
+    groups,
     segments,
     still_windows,
     window_stats,
@@ -114,7 +116,7 @@ def threshold_values(thresholds: str | Sequence[float]) -> tuple[str, tuple[floa
             raise ValueError(f"unknown threshold set {thresholds!r}; known: {sorted(sets)}")
         return thresholds, tuple(float(v) for v in sets[thresholds])
     vals = tuple(float(v) for v in thresholds)
-    if not vals or any(b <= a for a, b in zip(vals, vals[1:], strict=False)):
+    if not vals or any(b <= a for a, b in itertools.pairwise(vals)):
         raise ValueError("thresholds must be a non-empty, strictly increasing sequence")
     return "custom", vals
 
@@ -208,21 +210,18 @@ class EpochState:
     open_clipped: int = 0
     r: F64 = field(default_factory=lambda: np.empty(0))
     tmp: F64 = field(default_factory=lambda: np.empty(0))
-    seg: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
 
-    def buffers(self, n: int) -> tuple[F64, F64]:
-        """Work buffers of at least ``n`` float64 elements, grown only when needed."""
+    def r_buffer(self, n: int) -> F64:
+        """Vector magnitudes of the open epoch plus a chunk (grown only when needed)."""
         if self.r.shape[0] < n:
-            size = max(n, int(self.r.shape[0] * 1.25))
-            self.r = np.empty(size)
-            self.tmp = np.empty(size)
-        return self.r, self.tmp
+            self.r = np.empty(max(n, int(self.r.shape[0] * 1.25)))
+        return self.r[:n]
 
-    def seg_buffer(self, n: int) -> npt.NDArray[np.intp]:
-        """Per-sample segment number buffer (irregular epochs only)."""
-        if self.seg.shape[0] < n:
-            self.seg = np.empty(max(n, int(self.seg.shape[0] * 1.25)), np.intp)
-        return self.seg[:n]
+    def tmp_buffer(self, n: int) -> F64:
+        """A cache-sized work buffer (grown only when needed)."""
+        if self.tmp.shape[0] < n:
+            self.tmp = np.empty(max(n, int(self.tmp.shape[0] * 1.25)))
+        return self.tmp[:n]
 
     def keep_open(self, index: int, r: F64, clipped: int) -> None:
         """Hold the samples of the open epoch (copied: the work buffer will be overwritten)."""
@@ -252,9 +251,7 @@ def _vector_magnitude_into(
     np.sqrt(out, out=out)
 
 
-def _clip_counts(
-    xyz: npt.NDArray[Any], clip_g: float | None, starts: npt.NDArray[np.intp]
-) -> I64:
+def _clip_counts(xyz: npt.NDArray[Any], clip_g: float | None, starts: npt.NDArray[np.intp]) -> I64:
     """Clipped samples (any ``|axis| >= clip_g``) per segment of the chunk."""
     k = starts.shape[0]
     if clip_g is None or k == 0:
@@ -267,37 +264,29 @@ def _clip_counts(
     return np.asarray(np.add.reduceat(flags.astype(np.int64), starts), dtype=np.int64)
 
 
-def _epoch_values(
-    r: F64, starts: npt.NDArray[np.intp], tmp: F64, st: EpochState
-) -> tuple[I64, F64, F64, I64]:
-    """Count, ENMO, MAD and NaN count of the segments ``starts`` of ``r`` (all complete)."""
+def _epoch_values(r: F64, starts: npt.NDArray[np.intp], t: F64) -> tuple[I64, F64, F64, I64]:
+    """Count, ENMO, MAD and NaN count of the segments ``starts`` of ``r`` (``starts[0] == 0``,
+    all complete), with ``t`` a work buffer of ``len(r)``."""
     m = r.shape[0]
     cnt = np.diff(np.append(starts, m)).astype(np.int64)
     k = cnt.shape[0]
     sum_r = np.add.reduceat(r, starts)
-    t = tmp[:m]
     np.subtract(r, 1.0, out=t)
     np.maximum(t, 0.0, out=t)
     enmo = np.add.reduceat(t, starts) / cnt
     mean = sum_r / cnt
-    if cnt[0] == cnt[-1] and (k < 3 or bool(np.all(cnt == cnt[0]))):
-        length = int(cnt[0])
+    length = int(cnt[0])
+    if length * k == m and bool(np.all(cnt == length)):
         t2 = t.reshape(k, length)
         np.subtract(r.reshape(k, length), mean[:, None], out=t2)
         np.abs(t2, out=t2)
         mad = t2.sum(axis=1) / cnt
-    else:  # epochs of unequal length (gaps, irregular sampling): per-sample epoch number
-        seg = st.seg_buffer(m)
-        seg.fill(0)
-        seg[starts[1:]] = 1
-        np.cumsum(seg, out=seg)
-        np.take(mean, seg, out=t)
-        np.subtract(r, t, out=t)
+    else:  # epochs of unequal length (gaps, irregular sampling)
+        np.subtract(r, np.repeat(mean, cnt), out=t)
         np.abs(t, out=t)
         mad = np.add.reduceat(t, starts) / cnt
     n_nan = np.zeros(k, np.int64)
-    bad = np.flatnonzero(np.isnan(sum_r))
-    for i in bad:  # only epochs holding NaN samples
+    for i in np.flatnonzero(np.isnan(sum_r)):  # only epochs holding NaN samples
         lo = int(starts[i])
         n_nan[i] = int(np.isnan(r[lo : lo + int(cnt[i])]).sum())
     return cnt, np.asarray(enmo, np.float64), np.asarray(mad, np.float64), n_nan
@@ -369,23 +358,18 @@ def epoch_stream(
     sc = np.asarray(scale, dtype=np.float64).reshape(3)
     n = ts.shape[0]
     carry = st.open_n if st.open_index is not None else 0
-
+    total = carry + n
+    r_all = st.r_buffer(total)
+    if carry:
+        r_all[:carry] = st.open_r[:carry]
     if n == 0:
         if not (final and st.open_index is not None):
             return EpochStats.concat([]), st
-        r_all, tmp = st.buffers(carry)
-        r_all[:carry] = st.open_r[:carry]
         ids_b = np.array([st.open_index], np.int64)
         starts_b = np.zeros(1, np.intp)
         clip_b = np.array([st.open_clipped], np.int64)
-        total = carry
     else:
         ids, starts = segments(ts, epoch_us)
-        total = carry + n
-        r_all, tmp = st.buffers(total)
-        if carry:
-            r_all[:carry] = st.open_r[:carry]
-        _vector_magnitude_into(a, off, sc, r_all[carry:total], tmp[:n])
         clip_c = _clip_counts(a, clip_g, starts)
         if carry and int(ids[0]) == st.open_index:
             starts_b = starts + carry
@@ -393,26 +377,43 @@ def epoch_stream(
             ids_b = ids
             clip_b = clip_c.copy()
             clip_b[0] += st.open_clipped
-        elif carry:
+        elif carry and st.open_index is not None:
             starts_b = np.concatenate(([0], starts + carry)).astype(np.intp)
-            ids_b = np.concatenate(([st.open_index], ids)).astype(np.int64)
+            ids_b = np.concatenate((np.array([st.open_index], np.int64), ids))
             clip_b = np.concatenate(([st.open_clipped], clip_c)).astype(np.int64)
         else:
             starts_b, ids_b, clip_b = starts, ids, clip_c
 
+    k_all = ids_b.shape[0]
+    k_done = k_all if final else k_all - 1
+    cnt = np.empty(k_done, np.int64)
+    enmo = np.empty(k_done)
+    mad = np.empty(k_done)
+    n_nan = np.empty(k_done, np.int64)
+    # A cache-sized group of whole epochs at a time: vector magnitude of its new samples, then
+    # its epochs while r is still in cache.
+    cut = groups(starts_b)
+    for g in range(cut.shape[0] - 1):
+        g0, g1 = int(cut[g]), int(cut[g + 1])
+        a0 = int(starts_b[g0])
+        a1 = int(starts_b[g1]) if g1 < k_all else total
+        c0 = max(a0, carry)
+        if a1 > c0:
+            _vector_magnitude_into(
+                a[c0 - carry : a1 - carry], off, sc, r_all[c0:a1], st.tmp_buffer(a1 - c0)
+            )
+        e1 = min(g1, k_done)
+        if e1 > g0:
+            b1 = int(starts_b[e1]) if e1 < k_all else total
+            vals = _epoch_values(r_all[a0:b1], starts_b[g0:e1] - a0, st.tmp_buffer(b1 - a0))
+            cnt[g0:e1], enmo[g0:e1], mad[g0:e1], n_nan[g0:e1] = vals
+
     if final:
-        end = total
         st.open_index, st.open_n, st.open_clipped = None, 0, 0
-        done_ids, done_starts, done_clip = ids_b, starts_b, clip_b
     else:
         end = int(starts_b[-1])
         st.keep_open(int(ids_b[-1]), r_all[end:total], int(clip_b[-1]))
-        done_ids, done_starts, done_clip = ids_b[:-1], starts_b[:-1], clip_b[:-1]
-
-    if done_ids.shape[0] == 0:
-        return EpochStats.concat([]), st
-    cnt, enmo, mad, n_nan = _epoch_values(r_all[:end], done_starts, tmp, st)
-    return EpochStats(done_ids, cnt, enmo, mad, done_clip, n_nan), st
+    return EpochStats(ids_b[:k_done], cnt, enmo, mad, clip_b[:k_done], n_nan), st
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,15 +505,21 @@ class _TimeCheck:
             if d0 < 0:
                 raise ValueError(f"timestamps go backwards at sample 0 of chunk {k} ({d0} us)")
             self._count(np.array([d0], np.int64))
-        if n > 1:
-            if self.diff.shape[0] < n - 1:
-                self.diff = np.empty(max(n - 1, int(self.diff.shape[0] * 1.25)), np.int64)
-            d = self.diff[: n - 1]
-            np.subtract(ts[1:], ts[:-1], out=d)
-            if int(d.min()) < 0:
-                i = int(np.argmax(d < 0)) + 1
-                raise ValueError(f"timestamps go backwards at sample {i} of chunk {k}")
-            self._count(d)
+        block = 1 << 16
+        if self.diff.shape[0] < block:
+            self.diff = np.empty(block, np.int64)
+        for i in range(0, n - 1, block):  # cache-sized pieces of the differences
+            j = min(i + block, n - 1)
+            d = self.diff[: j - i]
+            np.subtract(ts[i + 1 : j + 1], ts[i:j], out=d)
+            lo = int(d.min())
+            if lo < 0:
+                raise ValueError(
+                    f"timestamps go backwards at sample {i + int(np.argmax(d < 0)) + 1} "
+                    f"of chunk {k}"
+                )
+            if lo == 0 or int(d.max()) > self.gap_us:
+                self._count(d)
         self.last = int(ts[-1])
 
     def _count(self, d: I64) -> None:

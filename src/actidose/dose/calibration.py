@@ -252,7 +252,7 @@ class WindowState:
     work: F64 = field(default_factory=lambda: np.empty(0))
 
     def buffer(self, n: int) -> F64:
-        """A float64 work buffer of at least ``n`` elements, reused across calls."""
+        """A float64 work buffer of ``n`` elements, reused across calls (grown when needed)."""
         if self.work.shape[0] < n:
             self.work = np.empty(max(n, int(self.work.shape[0] * 1.25)))
         return self.work[:n]
@@ -298,10 +298,24 @@ def segments(ts_us: I64, unit_us: int) -> tuple[I64, npt.NDArray[np.intp]]:
     return u[starts].astype(np.int64), starts
 
 
+BLOCK_SAMPLES = 1 << 16
+"""Samples per cache-sized block: kernels work through a chunk in groups of whole windows or
+epochs of about this many samples, so each group's passes run in the CPU cache."""
+
+
+def groups(starts: npt.NDArray[np.intp], block: int = BLOCK_SAMPLES) -> npt.NDArray[np.intp]:
+    """Split segments into groups of about ``block`` samples: returns the segment index where
+    each group starts, plus ``len(starts)`` at the end."""
+    gid = starts // block
+    cut = np.flatnonzero(gid[1:] != gid[:-1]) + 1
+    return np.concatenate(([0], cut, [starts.shape[0]])).astype(np.intp)
+
+
 def _stats_of(
-    cols: npt.NDArray[Float], starts: npt.NDArray[np.intp], minmax: bool, work: F64
+    cols: npt.NDArray[Float], starts: npt.NDArray[np.intp], minmax: bool, work: WindowState
 ) -> AxisStats:
-    """AxisStats of the segments ``starts`` of the (n, 3) array ``cols`` (a view is fine)."""
+    """AxisStats of the segments ``starts`` of the (n, 3) array ``cols`` (a view is fine),
+    a cache-sized group of segments at a time."""
     n = cols.shape[0]
     k = starts.shape[0]
     counts = np.diff(np.append(starts, n)).astype(np.int64)
@@ -309,15 +323,21 @@ def _stats_of(
     s2 = np.empty((k, 3))
     mn = np.empty((k, 3)) if minmax else np.zeros((0, 3))
     mx = np.empty((k, 3)) if minmax else np.zeros((0, 3))
-    col = work[:n]
-    for j in range(3):
-        np.copyto(col, cols[:, j])  # one strided read into a contiguous float64 buffer
-        s1[:, j] = np.add.reduceat(col, starts)
-        if minmax:
-            mn[:, j] = np.minimum.reduceat(col, starts)
-            mx[:, j] = np.maximum.reduceat(col, starts)
-        np.multiply(col, col, out=col)
-        s2[:, j] = np.add.reduceat(col, starts)
+    cut = groups(starts)
+    for g in range(cut.shape[0] - 1):
+        g0, g1 = int(cut[g]), int(cut[g + 1])
+        a0 = int(starts[g0])
+        a1 = int(starts[g1]) if g1 < k else n
+        loc = starts[g0:g1] - a0
+        col = work.buffer(a1 - a0)
+        for j in range(3):
+            np.copyto(col, cols[a0:a1, j])  # strided read into a contiguous float64 buffer
+            s1[g0:g1, j] = np.add.reduceat(col, loc)
+            if minmax:
+                mn[g0:g1, j] = np.minimum.reduceat(col, loc)
+                mx[g0:g1, j] = np.maximum.reduceat(col, loc)
+            np.multiply(col, col, out=col)
+            s2[g0:g1, j] = np.add.reduceat(col, loc)
     return AxisStats(counts, s1, s2, mn, mx)
 
 
@@ -400,8 +420,7 @@ def window_stats(
     parts_sub: list[AxisStats] = []
     if n:
         ids, starts = segments(ts, window_us)
-        work = st.buffer(n)
-        full = _stats_of(a, starts, minmax, work)
+        full = _stats_of(a, starts, minmax, st)
         sub: AxisStats | None = None
         if sub_step is not None:
             p0 = (-st.n_seen) % sub_step
@@ -412,7 +431,7 @@ def window_stats(
             nonempty = sub_ends > sub_starts
             sub = _empty_stats(ids.shape[0], sub_minmax)
             if m and nonempty.any():
-                got = _stats_of(sub_a, sub_starts[nonempty], sub_minmax, work)
+                got = _stats_of(sub_a, sub_starts[nonempty], sub_minmax, st)
                 sub.n[nonempty] = got.n
                 sub.sum[nonempty] = got.sum
                 sub.sumsq[nonempty] = got.sumsq
@@ -422,9 +441,13 @@ def window_stats(
         # Merge the window left open by the previous chunk.
         if st.open_index is not None and st.open_full is not None:
             if int(ids[0]) == st.open_index:
-                full = AxisStats.concat([_merge_rows(st.open_full, full), full.take(slice(1, None))])
+                full = AxisStats.concat(
+                    [_merge_rows(st.open_full, full), full.take(slice(1, None))]
+                )
                 if sub is not None and st.open_sub is not None:
-                    sub = AxisStats.concat([_merge_rows(st.open_sub, sub), sub.take(slice(1, None))])
+                    sub = AxisStats.concat(
+                        [_merge_rows(st.open_sub, sub), sub.take(slice(1, None))]
+                    )
             else:
                 parts_idx.append(np.array([st.open_index], np.int64))
                 parts_full.append(st.open_full)
@@ -542,7 +565,9 @@ class Calibration:
     n_iter: int = 0
 
     @staticmethod
-    def identity(reason: str, error_before_g: float = float("nan"), n_windows: int = 0) -> Calibration:
+    def identity(
+        reason: str, error_before_g: float = float("nan"), n_windows: int = 0
+    ) -> Calibration:
         """No correction, with the reason."""
         return Calibration(
             np.zeros(3), np.ones(3), error_before_g, float("nan"), n_windows, False, reason
@@ -680,21 +705,26 @@ def fit_calibration(
     if not (np.all(np.isfinite(offset)) and np.all(np.isfinite(scale))):
         return Calibration.identity("sphere fit did not converge (non-finite result)", err0, nw)
     err1 = _sphere_error((m + offset) * scale)
-    fitted = {"fitted_offset": offset, "fitted_scale": scale, "n_iter": it}
+
+    def result(accepted: bool, reason: str) -> Calibration:
+        return Calibration(
+            offset=offset.copy() if accepted else np.zeros(3),
+            scale=scale.copy() if accepted else np.ones(3),
+            error_before_g=err0,
+            error_after_g=err1,
+            n_windows=nw,
+            accepted=accepted,
+            reason=reason,
+            fitted_offset=offset.copy(),
+            fitted_scale=scale.copy(),
+            n_iter=it,
+        )
+
     if not err1 < err0:
-        return Calibration(
-            np.zeros(3), np.ones(3), err0, err1, nw, False,
-            f"fit does not reduce the error ({err1:.5f} g >= {err0:.5f} g)", **fitted,
-        )  # fmt: skip
+        return result(False, f"fit does not reduce the error ({err1:.5f} g >= {err0:.5f} g)")
     if not err1 < max_error_g:
-        return Calibration(
-            np.zeros(3), np.ones(3), err0, err1, nw, False,
-            f"error after fit {err1:.5f} g not below {max_error_g} g", **fitted,
-        )  # fmt: skip
-    return Calibration(
-        offset.copy(), scale.copy(), err0, err1, nw, True,
-        f"error reduced from {err0:.5f} g to {err1:.5f} g", **fitted,
-    )  # fmt: skip
+        return result(False, f"error after fit {err1:.5f} g not below {max_error_g} g")
+    return result(True, f"error reduced from {err0:.5f} g to {err1:.5f} g")
 
 
 def apply_calibration(

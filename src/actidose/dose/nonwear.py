@@ -280,7 +280,8 @@ def nonwear_blocks(
     if rule == "ggir2023":
         # A still window flags its four blocks: block b is still if any window starting at
         # b-3 .. b is.
-        cs = np.concatenate((np.zeros((1, 3), np.int64), np.cumsum(still, axis=0)))
+        cs = np.zeros((nb + 1, 3), np.int64)
+        np.cumsum(still, axis=0, out=cs[1:])
         lo_w = np.maximum(b - (WINDOW_BLOCKS - 1), 0)
         axis_still = (cs[b + 1] - cs[lo_w]) > 0
     else:

@@ -406,7 +406,7 @@ def _read_geneactiv(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadConte
     damage: _Damage | None = None
     bad = np.flatnonzero(~ok)
     last_cut = npages - 1 in bad and (
-        not complete[-1] or le[-1, 9] - ls[-1, 9] < _HEX_LEN and stops[-1] == len(buf)
+        not complete[-1] or (le[-1, 9] - ls[-1, 9] < _HEX_LEN and stops[-1] == len(buf))
     )
     if bad.size:
         p = int(bad[0])
@@ -611,7 +611,9 @@ def _read_genea(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadContext) 
         gains = np.array([float(v) for v in header.get("Accel-Gains", "").split()])
         offsets = np.array([float(v) for v in header.get("Accel-Offsets", "").split()])
     except ValueError:
-        raise InputError("GENEA header: unreadable Accel-Gains/Offsets", path=path, offset=0) from None
+        raise InputError(
+            "GENEA header: unreadable Accel-Gains/Offsets", path=path, offset=0
+        ) from None
     if gains.size != 3 or offsets.size != 3:
         warnings.append("no usable Accel-Gains/Accel-Offsets in the header: 8192 and 0 used")
         gains, offsets = np.full(3, _GENEA_GAIN_UNIT), np.zeros(3)
@@ -634,9 +636,7 @@ def _read_genea(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadContext) 
         )
     # With salvage the complete 6-byte chunks of a cut last page are kept too.
     n_chunks = n_full * _GENEA_CHUNKS + (min(tail, _GENEA_CHUNKS * 6) // 6 if tail else 0)
-    _, clock, seg_start, n_samples, n_unknown, n_chunks, cut = _genea_scan(
-        buf, body, n_chunks
-    )
+    _, clock, seg_start, n_samples, n_unknown, n_chunks, cut = _genea_scan(buf, body, n_chunks)
     if cut is not None:
         off = _genea_offset(body, cut)
         reason = f"timestamp chunk at offset {off} is out of range or not after the one before"
@@ -650,7 +650,7 @@ def _read_genea(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadContext) 
         raise InputError("GENEA file without acceleration samples", path=path, offset=body)
     if n_unknown:
         warnings.append(f"{n_unknown} chunk(s) of unknown type ignored")
-    seg_n = np.diff(np.append(seg_start, np.int64(n_samples)))
+    seg_n = np.diff(np.append(seg_start, n_samples)).astype(np.int64)
     gap_s = np.diff(clock).astype(np.float64)
     dt_us = np.full(clock.size, _US / fs)
     inner = seg_n[:-1] > 0
@@ -822,7 +822,7 @@ class _GeneaChunks:
             acc = c[(c[:, 1] >> 4) == _GENEA_ACCEL]
             if acc.shape[0] == 0:
                 continue
-            g = ((decode_genea_samples(acc) * sign + self.offsets) * self.gains / _GENEA_GAIN_UNIT)
+            g = (decode_genea_samples(acc) * sign + self.offsets) * self.gains / _GENEA_GAIN_UNIT
             g /= _GENEA_COUNTS_PER_G
             k = np.arange(done, done + acc.shape[0], dtype=np.int64)
             done += acc.shape[0]
@@ -834,4 +834,3 @@ class _GeneaChunks:
                 lead = self.seg_start[0] - k[before]
                 ts[before] = self.base_us[0] - np.rint(lead * self.first_dt_us)
             yield AccelChunk(ts_us=ts.astype(np.int64), xyz=g.astype(np.float32))
-

@@ -255,7 +255,10 @@ def _scan(stream: IO[bytes], salvage: bool) -> _Log:
             if typ in (_ACTIVITY, _ACTIVITY2) and size > 1:
                 fits = size % 6 == 0 if typ == _ACTIVITY2 else size * 2 // 9 > 0
                 if not fits:
-                    damage = (base + p, f"ACTIVITY record of {size} bytes at log.bin offset {base + p}")
+                    damage = (
+                        base + p,
+                        f"ACTIVITY record of {size} bytes at log.bin offset {base + p}",
+                    )
                     break
                 pos_l.append(base + p)
                 typ_l.append(typ)
@@ -358,8 +361,8 @@ def read(
     if not 0 < rate <= 10_000:
         raise InputError("info.txt has no usable Sample Rate", path=path, offset=0)
     try:
-        with zf.open(log_zi) as stream:
-            log = _scan(stream, salvage)
+        with zf.open(log_zi) as member:
+            log = _scan(member, salvage)
     except (*_ZIP_ERRORS, RuntimeError, NotImplementedError, OSError) as exc:
         raise InputError(f"log.bin cannot be read: {exc}", path=path, offset=0) from None
 
