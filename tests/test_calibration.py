@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -202,7 +204,7 @@ def test_window_stats_chunked_equals_whole(
     parts = []
     state = None
     edges = [0, *cuts, n]
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         ws, state = window_stats(
             ts[a:b], x[a:b], minmax=True, sub_step=step, state=state, final=False
         )

@@ -6,7 +6,7 @@ blocks, one block of tolerance at each edge) and an active day with an 8-hour ni
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -104,7 +104,7 @@ def ts_of(n: int, start_us: int = DAY_START_US, sf: float = SF) -> I64:
     return start_us + np.round(np.arange(n) * 1e6 / sf).astype(np.int64)
 
 
-@lru_cache(maxsize=None)
+@cache
 def active_day(seed: int = 11) -> F64:
     """07:00-23:00 awake, 23:00-07:00 asleep (24 h at 25 Hz)."""
     rng = np.random.default_rng(seed)

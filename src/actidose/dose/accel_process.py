@@ -251,17 +251,17 @@ def _vector_magnitude_into(
     np.sqrt(out, out=out)
 
 
-def _clip_counts(xyz: npt.NDArray[Any], clip_g: float | None, starts: npt.NDArray[np.intp]) -> I64:
-    """Clipped samples (any ``|axis| >= clip_g``) per segment of the chunk."""
-    k = starts.shape[0]
-    if clip_g is None or k == 0:
-        return np.zeros(k, np.int64)
-    hi = xyz.max()
-    lo = xyz.min()
-    if hi < clip_g and lo > -clip_g:  # the usual case: nothing near the range (NaN goes on)
-        return np.zeros(k, np.int64)
+def _clip_counts(
+    xyz: npt.NDArray[Any], clip_g: float, lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]
+) -> I64 | None:
+    """Clipped samples (any raw ``|axis| >= clip_g``) in the sample ranges ``[lo, hi)`` of
+    ``xyz``; None when there are none (the usual case, found with one max / min pass)."""
+    if xyz.shape[0] == 0 or (xyz.max() < clip_g and xyz.min() > -clip_g):
+        return None  # (NaN goes on to the exact count, where it is not clipped)
     flags = (np.abs(xyz) >= clip_g).any(axis=1)
-    return np.asarray(np.add.reduceat(flags.astype(np.int64), starts), dtype=np.int64)
+    cs = np.zeros(flags.shape[0] + 1, np.int64)
+    np.cumsum(flags, out=cs[1:])
+    return np.asarray(cs[hi] - cs[lo], dtype=np.int64)
 
 
 def _epoch_values(r: F64, starts: npt.NDArray[np.intp], t: F64) -> tuple[I64, F64, F64, I64]:
@@ -370,19 +370,18 @@ def epoch_stream(
         clip_b = np.array([st.open_clipped], np.int64)
     else:
         ids, starts = segments(ts, epoch_us)
-        clip_c = _clip_counts(a, clip_g, starts)
         if carry and int(ids[0]) == st.open_index:
             starts_b = starts + carry
             starts_b[0] = 0
             ids_b = ids
-            clip_b = clip_c.copy()
-            clip_b[0] += st.open_clipped
         elif carry and st.open_index is not None:
             starts_b = np.concatenate(([0], starts + carry)).astype(np.intp)
             ids_b = np.concatenate((np.array([st.open_index], np.int64), ids))
-            clip_b = np.concatenate(([st.open_clipped], clip_c)).astype(np.int64)
         else:
-            starts_b, ids_b, clip_b = starts, ids, clip_c
+            starts_b, ids_b = starts, ids
+        clip_b = np.zeros(ids_b.shape[0], np.int64)
+        if carry:
+            clip_b[0] = st.open_clipped
 
     k_all = ids_b.shape[0]
     k_done = k_all if final else k_all - 1
@@ -399,9 +398,14 @@ def epoch_stream(
         a1 = int(starts_b[g1]) if g1 < k_all else total
         c0 = max(a0, carry)
         if a1 > c0:
-            _vector_magnitude_into(
-                a[c0 - carry : a1 - carry], off, sc, r_all[c0:a1], st.tmp_buffer(a1 - c0)
-            )
+            part = a[c0 - carry : a1 - carry]
+            _vector_magnitude_into(part, off, sc, r_all[c0:a1], st.tmp_buffer(a1 - c0))
+            if clip_g is not None:  # the group's raw samples are in cache now
+                seg = starts_b[g0 : g1 + 1] if g1 < k_all else np.append(starts_b[g0:g1], total)
+                bounds = np.clip(seg - c0, 0, a1 - c0)
+                got = _clip_counts(part, clip_g, bounds[:-1], bounds[1:])
+                if got is not None:
+                    clip_b[g0:g1] += got
         e1 = min(g1, k_done)
         if e1 > g0:
             b1 = int(starts_b[e1]) if e1 < k_all else total
@@ -445,7 +449,17 @@ class AccelResult:
     n_samples : ndarray of int64, shape (m,)
         Samples in the epoch (fewer than ``sf * epoch_s`` at gaps and the ends).
     info : dict
-        What was done (JSON-friendly): calibration, non-wear rule, thresholds, counts.
+        What was done, JSON-friendly. Counts: ``n_samples``, ``n_epochs``, ``n_partial_epochs``
+        (fewer than 99 % of ``sample_rate_hz * epoch_s`` samples: ends, gaps), ``n_clipped``
+        (and ``clipping_counted``, ``clip_threshold_g``), ``n_nan_samples``, ``n_gaps`` (steps
+        between timestamps longer than ``gap_min_s``) and ``gap_total_s`` (time missing in
+        them), ``n_repeated_timestamps``, ``stream_gaps`` (spans the reader skipped).
+        Calibration: ``calibration_accepted``, ``calibration_reason``,
+        ``calibration_error_before_g`` / ``_after_g``, ``calibration_offset_g`` /
+        ``calibration_scale`` (applied), ``calibration_fitted_*`` (the fit, even if refused),
+        ``calibration_n_windows``. Non-wear: ``nonwear_rule`` and its parameters,
+        ``nonwear_blocks`` (15-min blocks flagged), ``nonwear_epochs``. Levels: ``thresholds``
+        (set name) and ``thresholds_mg``. Also ``sample_rate_hz``, ``range_g``, ``epoch_s``.
     level : ndarray of int8, shape (m,)
         Intensity level (0 inactive, 1 light, 2 moderate, 3 vigorous; -1 for NaN) from
         ``enmo_mg`` and the threshold set in ``info["thresholds"]``; non-wear epochs keep their
@@ -732,7 +746,7 @@ def process(
         "epoch_s": float(epoch_s),
         "n_samples": int(n_total),
         "n_epochs": int(start_us.shape[0]),
-        "n_partial_epochs": int(np.count_nonzero(epochs.n < math.floor(spe * 0.999))),
+        "n_partial_epochs": int(np.count_nonzero(epochs.n < 0.99 * spe)),
         "n_clipped": int(epochs.clipped.sum()),
         "clipping_counted": clip_g is not None,
         "clip_threshold_g": clip_g,

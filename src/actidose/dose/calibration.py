@@ -137,7 +137,7 @@ class AxisStats:
         return int(self.n.shape[0])
 
     @staticmethod
-    def empty(minmax: bool = True) -> AxisStats:
+    def empty() -> AxisStats:
         """No groups."""
         z = np.zeros((0, 3))
         return AxisStats(np.zeros(0, np.int64), z, z.copy(), z.copy(), z.copy())

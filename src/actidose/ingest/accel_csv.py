@@ -157,13 +157,18 @@ class RegularClock:
         return self.start_us + np.rint(i * _US / self.rate).astype(np.int64)
 
 
+#: what a TimeParser carries from one block to the next (the generic CSV: the largest and the
+#: last naive local time so far, so the hour repeated at the end of DST is told apart by order)
+State = tuple[int, int] | None
+
+
 class TimeParser(Protocol):
     """Turns a block's time column into UTC microseconds. ``state`` carries what the previous
     block left (e.g. the last local time, for DST order) and is handed back updated."""
 
     def parse(
-        self, texts: pl.Series, state: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, int | None]: ...
+        self, texts: pl.Series, state: State
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, State]: ...
 
 
 @dataclass
@@ -194,14 +199,14 @@ def _block_values(
     first_row: int,
     clock: RegularClock | None,
     parser: TimeParser | None,
-    state: int | None,
+    state: State,
 ) -> tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
     npt.NDArray[np.bool_],
     npt.NDArray[np.bool_],
     str,
-    int | None,
+    State,
 ]:
     """Times (UTC us), xyz (g), which rows have good axes and good times, why a time is bad,
     and the parser's new state."""
@@ -234,7 +239,7 @@ def scan(
     out = CsvScan()
     row = 0
     line = first_line
-    state: int | None = None
+    state: State = None
     prev_t: int | None = None
     blocks = split_blocks(buf, body)
     for bi, (s, e) in enumerate(blocks):
@@ -333,7 +338,7 @@ class CsvChunks:
 
     def __call__(self) -> Iterator[AccelChunk]:
         row = 0
-        state: int | None = None
+        state: State = None
         for s, e, keep in self.blocks:
             frame = read_fields(self.buf, s, e, self.layout.ncols, self.layout.sep)
             ts, xyz, _, _, _, state = _block_values(
@@ -419,8 +424,8 @@ class GenericTimes:
     tz: str | None
 
     def parse(
-        self, texts: pl.Series, state: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, int | None]:
+        self, texts: pl.Series, state: State
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, State]:
         values = texts.to_list()
         if self.kind == "epoch_s":
             p = parse_epoch(values, _US)
@@ -435,7 +440,7 @@ class GenericTimes:
             if self.tz is None:
                 return us, ok & ~naive, "a time without a UTC offset and no time zone given", state
             local = us[naive]
-            prefix = np.array([state], np.int64) if state is not None else np.empty(0, np.int64)
+            prefix = np.array(state if state is not None else (), np.int64)
             utc, status = local_to_utc(np.concatenate([prefix, local]), self.tz)
             utc, status = utc[prefix.size :], status[prefix.size :]
             us[naive] = utc
@@ -444,7 +449,8 @@ class GenericTimes:
             if gap.any():
                 why = f"a local time that does not exist in {self.tz} (DST gap)"
             ok &= ~gap
-            state = int(np.max(local)) if state is None else max(state, int(np.max(local)))
+            top = int(np.max(local)) if state is None else max(state[0], int(np.max(local)))
+            state = (top, int(local[-1]))
         return us, ok, why, state
 
 

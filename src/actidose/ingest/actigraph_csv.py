@@ -57,6 +57,7 @@ from actidose.errors import InputError
 from actidose.ingest.accel_csv import (
     CsvLayout,
     RegularClock,
+    State,
     finish,
     floats,
     read_fields,
@@ -143,8 +144,8 @@ class ActiGraphTimes:
     offset_us: int
 
     def parse(
-        self, texts: pl.Series, state: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, int | None]:
+        self, texts: pl.Series, state: State
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], str, State]:
         g = texts.str.extract_groups(r"^\s*" + self.pattern + r"\s+" + _TIME + r"\s*$")
         us, ok = _civil(g.struct.unnest(), texts.len())
         return us - self.offset_us, ok, "the timestamp is not in the stated date format", state

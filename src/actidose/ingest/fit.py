@@ -224,7 +224,11 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
 
     if damage is not None and not salvage:
         raise damage
-    rec = state.build(path)
+    try:
+        rec = state.build(path)
+    except (ValueError, OverflowError, TypeError, IndexError) as exc:
+        # Values that decoded but cannot be placed (absurd times): the file's own fault.
+        raise InputError(f"implausible values: {exc}", path=path) from exc
     if damage is not None:
         if len(rec.hr) == 0 and not rec.activities and len(rec.rr) == 0 and not rec.vendor:
             raise damage
@@ -1054,10 +1058,10 @@ class _State:
         stamp = place(s.timestamp, s.run) if s.timestamp is not None else None
         if start is None and stamp is not None and s.elapsed_s is not None:
             start = stamp - s.elapsed_s
-        if start is None:
+        if start is None or not 0 <= start < _MAX_FIT_S:
             self.warn_once("session-time", "session message without a usable start time skipped")
             return None
-        if s.elapsed_s is not None:
+        if s.elapsed_s is not None and 0 <= s.elapsed_s < _MAX_SESSION_S:
             end = start + s.elapsed_s
         elif stamp is not None:
             end = stamp
@@ -1088,6 +1092,10 @@ class _State:
                 "15-minute grid; ignored",
             )
         return None
+
+
+_MAX_FIT_S = float(1 << 32)  # FIT date_time is uint32 seconds
+_MAX_SESSION_S = 31 * 86_400.0  # a session's elapsed time beyond a month is not a session
 
 
 def _dt64(fit_s: float) -> np.datetime64:

@@ -98,6 +98,7 @@ _PAGE_TIME_RE: Final = re.compile(
     rb"^Page Time:\s*([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})[ T]([0-9]{1,2}):([0-9]{1,2}):"
     rb"([0-9]{1,2})(?:[:.]([0-9]{1,3}))?\s*$"
 )
+_FIRST_PAGE_RE: Final = re.compile(rb"^Recorded Data\r?$", re.MULTILINE)
 _FREQ_RE: Final = re.compile(rb"^Measurement Frequency:\s*([0-9]+(?:\.[0-9]*)?)\s*(?:Hz)?\s*$")
 
 #: hex digit -> value, 255 for anything else
@@ -169,10 +170,11 @@ class FileBuffer:
 
 
 def require_zone(ctx: ReadContext, path: str, what: str = "device times") -> str:
-    """The zone that places naive local times, or an InputError when none was given."""
+    """The zone that places naive local times, or a TimeAnchorError (an InputError) when none
+    was given."""
     tz = ctx.options.get("timezone") or ctx.timezone
     if not tz:
-        raise InputError(
+        raise TimeAnchorError(
             f"{what} are local wall-clock times without a zone and no time zone was given; "
             "set the participant's timezone or --timezone (never guessed)",
             path=path,
@@ -366,13 +368,14 @@ class _Damage:
 def _read_geneactiv(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadContext) -> Recording:
     data = buf.data
     arr = buf.array()
-    first = data.find(_RECORDED)
+    m = _FIRST_PAGE_RE.search(data)
+    first = m.start() if m else -1
     header = _header_fields(bytes(data[: first if first >= 0 else min(len(buf), 1 << 16)]))
     gains = np.array([_number(header, f"{a} gain", path) for a in "xyz"])
     offsets = np.array([_number(header, f"{a} offset", path) for a in "xyz"])
     if np.any(gains == 0):
         raise InputError("calibration data: a gain of 0", path=path, offset=0)
-    declared = int(_number(header, "Number of Pages", path)) if "Number of Pages" in header else -1
+    declared = int(_number(header, "Number of Pages", path)) if "Number of Pages" in header else 0
     if first < 0:
         if declared == 0:
             raise InputError("the file holds no recorded pages", path=path, offset=len(buf))
@@ -422,7 +425,7 @@ def _read_geneactiv(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadConte
             )
         )
         damage = _Damage(p, int(starts[rd[p]]), reason, trunc)
-    if damage is None and declared > npages:
+    if damage is None and declared > npages:  # 0: not declared
         damage = _Damage(
             npages,
             len(buf),
@@ -516,7 +519,7 @@ def _read_geneactiv(buf: FileBuffer, *, path: str, salvage: bool, ctx: ReadConte
         "timezone": tz,
         "device_offset": fmt_offset(off_us // _US),
         "pages": str(good.size),
-        "pages_declared": str(declared),
+        "pages_declared": str(declared) if declared else "",
         "sample_rate_hz": f"{nominal:g}",
         "calibration": " ".join(
             f"{a}:gain={g:g},offset={o:g}" for a, g, o in zip("xyz", gains, offsets, strict=True)

@@ -149,7 +149,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, V
 def _open_zip(buf: FileBuffer, path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BufferedReader(_ViewReader(buf), 1 << 20))
-    except (*_ZIP_ERRORS, OSError) as exc:
+    except (*_ZIP_ERRORS, OSError, NotImplementedError, RuntimeError) as exc:
         raise InputError(f"not a readable zip (.gt3x): {exc}", path=path, offset=0) from None
 
 
@@ -371,9 +371,12 @@ def read(
     if damage is not None and not salvage:
         raise InputError(damage[1], path=path, offset=damage[0])
     keep = np.ones(log.pos.size, bool)
-    if log.bad_checksums:
+    if log.bad_checksums:  # only with salvage: else the first one is the damage raised above
         keep &= ~np.isin(log.pos, np.array(log.bad_checksums, np.int64))
         warnings.append(f"{len(log.bad_checksums)} record(s) with a bad checksum skipped (gaps)")
+        if damage is None or log.bad_checksums[0] < damage[0]:
+            at = log.bad_checksums[0]
+            damage = (at, f"bad checksum of the record at log.bin offset {at} (skipped)")
     # the clock must advance from record to record; where it does not, the data end
     clk = log.clock[keep]
     back = np.flatnonzero(np.diff(clk) <= 0)
@@ -448,6 +451,7 @@ def read(
         "scale_counts_per_g": f"{scale:g}",
         "scale_from": scale_from,
         "records": str(pos.size),
+        "log_bytes": str(log.log_bytes),
         "idle_sleep_events": str(log.ism_events),
         "usb_events": str(log.usb_events),
         "gap_seconds": str(int(np.sum(np.diff(clock)[holes] - 1)) if holes.size else 0),
