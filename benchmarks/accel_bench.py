@@ -185,7 +185,7 @@ def measure(kind: str, sf: float, n: int, chunk: int) -> dict[str, object]:
             calibration_error_after_g=info["calibration_error_after_g"],
             calibration_scale=info["calibration_scale"],
             calibration_offset_g=info["calibration_offset_g"],
-            nonwear_hours=info["nonwear_blocks"] * 0.25,  # type: ignore[operator]
+            nonwear_hours=info["nonwear_blocks"] * 0.25,
             n_clipped=info["n_clipped"],
             mvpa_min=float((res.level >= 2)[~res.nonwear].sum() * res.epoch_s / 60),
             mvpa_bout10_min=float(bouts[10].sum() * res.epoch_s / 60),

@@ -7,6 +7,8 @@ import itertools
 import json
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -319,7 +321,7 @@ def test_threshold_sets() -> None:
 
 def test_result_fits_the_storage_record() -> None:
     res = whole_result("ggir2023")
-    ep = AccelEpochs(**res.epoch_fields())  # type: ignore[arg-type]
+    ep = AccelEpochs(**res.epoch_fields())
     assert ep.start_us is res.start_us and ep.info["nonwear_rule"] == "ggir2023"
     for key in ("sample_rate_hz", "range_g", "calibration_accepted", "calibration_error_before_g"):
         assert key in ep.info
@@ -425,3 +427,22 @@ def test_epoch_stream_chunked_equals_whole(
     assert int(got.n.sum()) == n and int(got.clipped.sum()) == int(
         (np.abs(xyz) >= 1.5).any(axis=1).sum()
     )
+
+
+def test_processing_modules_import_only_numpy_scipy_stdlib() -> None:
+    # tests/test_dose_imports.py checks actidose.dose; these modules are imported lazily by the
+    # pipeline, so check them the same way, in a fresh interpreter.
+    script = (
+        "import json, sys\n"
+        "for name in ('duckdb', 'polars', 'pyarrow', 'bleak', 'fitdecode', 'lxml'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy, scipy, scipy.signal\n"
+        "base = set(sys.modules)\n"
+        "import actidose.dose.accel_process, actidose.dose.calibration, actidose.dose.nonwear\n"
+        "print(json.dumps(sorted(set(sys.modules) - base)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    added = json.loads(out.stdout)
+    allowed = set(sys.stdlib_module_names) | {"numpy", "scipy", "actidose"}
+    assert not [m for m in added if m.split(".")[0] not in allowed]
+    assert not [m for m in added if m.startswith(("actidose.ingest", "actidose.storage"))]

@@ -144,3 +144,39 @@ def test_fitbit_day_across_spring_forward_lands_in_local_days(
     first, last = con.execute("SELECT min(ts), max(ts) FROM hr_samples").fetchone()  # type: ignore[misc]
     assert first.isoformat() == "2024-03-31T00:00:00+00:00"
     assert last.isoformat() == "2024-03-31T22:59:00+00:00"  # 23:59 BST
+
+
+def test_corpus_accelerometer_files(con: duckdb.DuckDBPyConnection) -> None:
+    """Raw files become epochs with their processing record; count CSVs become vendor counts;
+    the two truncated files are quarantined, and kept with --salvage."""
+    add_p(con, tz="Europe/London")
+    accel = need_corpus() / "accel"
+    s = import_paths(con, [accel], "P001")
+    by = {Path(f.path).name: f for f in s.files}
+    truncated = {"GENEActiv_testfile.bin", "genea_testfile.bin"}
+    for name, f in by.items():
+        if name in truncated:
+            assert f.status == "quarantined" and "truncated" in (f.reason or ""), name
+        else:
+            assert f.status == "imported", (name, f.reason)
+    raw = con.execute(
+        "SELECT s.path, p.n_samples, p.n_epochs, (SELECT count(*) FROM accel_epochs e "
+        "WHERE e.source_id = s.source_id) FROM sources s JOIN accel_processing p "
+        "USING (source_id)"
+    ).fetchall()
+    samples = {Path(r[0]).name: r[1] for r in raw}
+    assert samples["ax3_testfile.cwa"] == 17_400
+    assert samples["ax3_testfile_corrupt_blocks_0_13_14_142_143_144.cwa"] == 16_680
+    assert samples["ax6_sample.cwa"] == 10_360
+    assert samples["gnactv_sample.bin"] == 900
+    assert all(r[2] == r[3] > 0 for r in raw)
+    counts = con.execute(
+        "SELECT count(*) FROM vendor_activity WHERE kind = 'activity_counts_axis1'"
+    ).fetchone()
+    assert counts == (990 + 990,)
+    again = import_paths(con, [accel / f for f in sorted(truncated)], "P001", salvage=True)
+    assert [f.status for f in again.files] == ["salvaged", "salvaged"]
+    assert con.execute(
+        "SELECT count(*) FROM accel_processing JOIN sources USING (source_id) "
+        "WHERE status = 'salvaged'"
+    ).fetchone() == (2,)

@@ -129,7 +129,7 @@ def stream_of(ts: I64, xyz: F64, chunk: int = 400_000, range_g: float | None = 8
 
 
 def run(xyz: F64, rule: str = "ggir2023", **kw: object) -> AccelResult:
-    return process(stream_of(ts_of(xyz.shape[0]), xyz), nonwear_rule=rule, **kw)  # type: ignore[arg-type]
+    return process(stream_of(ts_of(xyz.shape[0]), xyz), nonwear_rule=rule, **kw)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -649,9 +649,11 @@ def fit_calibration(
     Notes
     -----
     The whole recording's still windows are used. GGIR reads the file in 12-h steps and stops
-    at the first step past 72 h (``minloadcrit``) with an accepted fit; GGIR also rounds the
-    errors to 5 decimals and drops consecutive windows with repeated features (imputed gaps).
-    Gaps are never imputed here, so the latter does not arise. No temperature term.
+    at the first step past ``minloadcrit`` hours (72; 168 since GGIR 3.0-10) with a fit below
+    10 mg, then (``g.part1``) applies the last fit unless it increased the error. GGIR also
+    rounds the errors to 5 decimals and drops consecutive windows with repeated features
+    (imputed gaps); gaps are never imputed here, so the latter does not arise. No temperature
+    term.
 
     References
     ----------

@@ -13,7 +13,7 @@ The two rules differ in which window decides a block:
     GGIR does. A still period is therefore found only where a whole centred hour fits in it: a
     3-h still period loses about 1.5 blocks at each edge.
 
-``"ggir2023"`` (GGIR >= 2.9 default, ``nonwear_approach = "2023"``)
+``"ggir2023"`` (GGIR ``nonwear_approach = "2023"``: added in 2.9-2, the default since 3.0-0)
     Windows start at every block and cover it and the next three (shorter at the end of the
     recording); a still window flags all four of its blocks, per axis. Block ``b``'s axis is
     still when any window containing ``b`` is still on that axis. Ranges and SDs are taken over
@@ -32,11 +32,16 @@ recording cannot flag a block alone. The window statistics come from per-half-bl
 statistics (count, sum, sum of squares, min, max per axis), exact for any window made of whole
 half-blocks.
 
+The range criterion defaults to 50 mg, as the project's specification and van Hees et al. 2013
+give it. GGIR's own default differs: its ``nonwear_range_threshold`` is 150 mg (a constant of
+150 mg until 3.1-3, which made it a parameter with default 50 mg; 3.1-5 restored 150 mg, NEWS
+#1172). Pass ``range_max_g=0.15`` to reproduce current GGIR; the value used is recorded.
+
 References
 ----------
 van Hees VT et al. 2013, PLoS One 8:e61691 (non-wear, 2 of 3 axes, SD 13 mg / range 50 mg);
-van Hees VT et al. 2011, PLoS One 6:e22922; GGIR ``R/detect_nonwear_clipping.R``,
-``R/g.getmeta.R``, ``R/g.weardec.R`` (wadpac/GGIR).
+GGIR ``R/detect_nonwear_clipping.R``, ``R/get_nw_clip_block_params.R``, ``R/g.getmeta.R``,
+``R/g.weardec.R``, ``NEWS.md`` (wadpac/GGIR).
 """
 
 from __future__ import annotations
@@ -216,7 +221,8 @@ def nonwear_blocks(
     sd_max_g : float, default 0.013
         SD criterion, g (GGIR ``sdcriter``).
     range_max_g : float, default 0.05
-        Range criterion, g (GGIR ``racriter``).
+        Range criterion, g (GGIR ``racriter = nonwear_range_threshold / 1000``; GGIR's default
+        is 0.15, see the module docstring).
     wear_threshold : int, default 2
         Score at which a block is non-wear (GGIR ``wearthreshold``: 2 of 3 axes).
     min_window_s : float, default 900.0
