@@ -118,14 +118,16 @@ def day_with_still_period(start_h: float, dur_h: float, seed: int = 11) -> F64:
     return xyz
 
 
-def stream_of(ts: I64, xyz: F64, chunk: int = 400_000, range_g: float | None = 8.0) -> AccelStream:
+def stream_of(
+    ts: I64, xyz: F64, chunk: int = 400_000, range_g: float | None = 8.0, nominal_hz: float = SF
+) -> AccelStream:
     raw = xyz.astype(np.float32)
 
     def chunks() -> Iterator[AccelChunk]:
         for i in range(0, ts.shape[0], chunk):
             yield AccelChunk(ts[i : i + chunk], raw[i : i + chunk])
 
-    return AccelStream(SF, chunks, range_g=range_g, n_samples=ts.shape[0])
+    return AccelStream(nominal_hz, chunks, range_g=range_g, n_samples=ts.shape[0])
 
 
 def run(xyz: F64, rule: str = "ggir2023", **kw: object) -> AccelResult:
@@ -281,3 +283,14 @@ def test_block_start_times_and_bad_rule() -> None:
         nonwear_blocks(half_blocks(np.ones(4, bool)), 0, rule="choi", sample_rate_hz=5.0)
     empty = nonwear_blocks(AxisStats.empty(), 0, sample_rate_hz=5.0)
     assert empty.nonwear.shape == (0,)
+
+
+def test_device_slower_than_its_nominal_rate() -> None:
+    # Set to 26 Hz, records 25 Hz (Axivity devices drift by a few %): windows and epochs are
+    # judged against the observed rate, so nothing changes.
+    xyz = day_with_still_period(3.1234, 3.0)
+    res = process(stream_of(ts_of(xyz.shape[0]), xyz, nominal_hz=26.0))
+    assert res.info["sample_rate_observed_hz"] == pytest.approx(SF)
+    inside, _ = _expected_blocks(3.1234, 3.0)
+    assert set(np.flatnonzero(res.nonwear_detail.nonwear).tolist()) == inside
+    assert res.info["n_partial_epochs"] == 0  # starts at 07:00, ends at 07:00

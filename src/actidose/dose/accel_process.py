@@ -449,11 +449,14 @@ class AccelResult:
     n_samples : ndarray of int64, shape (m,)
         Samples in the epoch (fewer than ``sf * epoch_s`` at gaps and the ends).
     info : dict
-        What was done, JSON-friendly. Counts: ``n_samples``, ``n_epochs``, ``n_partial_epochs``
-        (fewer than 99 % of ``sample_rate_hz * epoch_s`` samples: ends, gaps), ``n_clipped``
-        (and ``clipping_counted``, ``clip_threshold_g``), ``n_nan_samples``, ``n_gaps`` (steps
+        What was done, JSON-friendly. Counts: ``n_samples``, ``n_epochs``,
+        ``n_partial_epochs`` (fewer than 95 % of ``sample_rate_observed_hz * epoch_s`` samples:
+        ends, gaps), ``n_clipped`` (and ``clipping_counted``, ``clip_threshold_g``),
+        ``n_nan_samples``, ``n_gaps`` (steps
         between timestamps longer than ``gap_min_s``) and ``gap_total_s`` (time missing in
-        them), ``n_repeated_timestamps``, ``stream_gaps`` (spans the reader skipped).
+        them), ``n_repeated_timestamps``, ``stream_gaps`` (spans the reader skipped),
+        ``sample_rate_observed_hz`` (samples per second between gaps; window and epoch counts
+        are judged against the lower of it and the nominal rate).
         Calibration: ``calibration_accepted``, ``calibration_reason``,
         ``calibration_error_before_g`` / ``_after_g``, ``calibration_offset_g`` /
         ``calibration_scale`` (applied), ``calibration_fitted_*`` (the fit, even if refused),
@@ -505,6 +508,9 @@ class _TimeCheck:
     n_gaps: int = 0
     gap_s: float = 0.0
     n_repeated: int = 0
+    first: int | None = None
+    n_steps: int = 0
+    gap_steps_us: int = 0
     n_chunks: int = 0
     diff: I64 = field(default_factory=lambda: np.empty(0, np.int64))
 
@@ -514,6 +520,7 @@ class _TimeCheck:
         self.n_chunks += 1
         if n == 0:
             return
+        self.n_steps += n - 1 + (self.last is not None)
         if self.last is not None:
             d0 = int(ts[0]) - self.last
             if d0 < 0:
@@ -535,12 +542,24 @@ class _TimeCheck:
             if lo == 0 or int(d.max()) > self.gap_us:
                 self._count(d)
         self.last = int(ts[-1])
+        if self.first is None:
+            self.first = int(ts[0])
+
+    def observed_rate_hz(self) -> float | None:
+        """Samples per second over the steps that are not gaps (devices drift from their
+        nominal rate: an Axivity set to 100 Hz may record 97)."""
+        if self.first is None or self.last is None:
+            return None
+        steps = self.n_steps - self.n_gaps
+        span_us = self.last - self.first - self.gap_steps_us
+        return steps * 1e6 / span_us if steps > 0 and span_us > 0 else None
 
     def _count(self, d: I64) -> None:
         big = d > self.gap_us
         ng = int(np.count_nonzero(big))
         if ng:
             self.n_gaps += ng
+            self.gap_steps_us += int(d[big].sum())
             self.gap_s += float((d[big] - self.period_us).sum()) / 1e6
         self.n_repeated += int(np.count_nonzero(d == 0))
 
@@ -669,8 +688,11 @@ def process(
     windows = WindowStats.concat(parts, window_us)
     del parts
 
+    # Devices drift from their nominal rate: counts are judged against the observed one.
+    rate = min(sf, tcheck.observed_rate_hz() or sf)
+
     # Calibration from the still windows.
-    nominal = sf * CAL_WINDOW_S
+    nominal = rate * CAL_WINDOW_S
     if not calibrate:
         cal = Calibration.identity("calibration not requested")
     else:
@@ -690,7 +712,7 @@ def process(
         half,
         first_block_us,
         rule=nonwear_rule,
-        sample_rate_hz=sf / (sub_step or 1),
+        sample_rate_hz=rate / (sub_step or 1),
         sd_max_g=nonwear_sd_g,
         range_max_g=nonwear_range_g,
         min_window_s=nonwear_min_window_s,
@@ -739,14 +761,16 @@ def process(
     mad_mg = epochs.mad_g * 1000.0
     level = classify_levels(enmo_mg, th_vals)
 
-    spe = sf * epoch_s
+    observed = tcheck.observed_rate_hz()
+    spe = (observed or sf) * epoch_s
     info: dict[str, object] = {
         "sample_rate_hz": sf,
+        "sample_rate_observed_hz": observed,
         "range_g": None if range_g is None else float(range_g),
         "epoch_s": float(epoch_s),
         "n_samples": int(n_total),
         "n_epochs": int(start_us.shape[0]),
-        "n_partial_epochs": int(np.count_nonzero(epochs.n < 0.99 * spe)),
+        "n_partial_epochs": int(np.count_nonzero(epochs.n < 0.95 * spe)),
         "n_clipped": int(epochs.clipped.sum()),
         "clipping_counted": clip_g is not None,
         "clip_threshold_g": clip_g,
