@@ -97,3 +97,28 @@ def test_same_run_as_fit_and_gpx_counts_once(
     assert day is not None and day[0] == 1
     assert day[1] == pytest.approx(banister_f(30, 150), rel=1e-9)
     assert day[2] == pytest.approx(30.0)
+
+
+def test_lone_sessions_dose_equals_their_own_trimp(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Without overlap, the counted dose of a session is its own TRIMP: its last sample holds
+    the median interval, not until the next session days later."""
+    add_p(con)
+    rng = np.random.default_rng(3)
+    for d in range(3):
+        activity_file(
+            tmp_path / f"{d}.fit",
+            utc(2024, 5, 6 + 2 * d, 9),
+            rng.uniform(110, 170, 1500).round(),
+            step_s=2,
+            serial=d,
+        )
+    import_paths(con, [tmp_path], "P001")
+    rows = con.execute(
+        "SELECT trimp_banister, dose_trimp_banister, trimp_edwards, dose_trimp_edwards "
+        "FROM sessions"
+    ).fetchall()
+    assert len(rows) == 3
+    for own, dose, own_e, dose_e in rows:
+        assert dose == pytest.approx(own, rel=1e-12) and dose_e == pytest.approx(own_e)

@@ -11,6 +11,7 @@ change has 23 or 25 hours of samples in it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -186,7 +187,7 @@ def compute_participant(
     )
     days_all = local_days(ts_all, tz)
     hrmax_all = an.hr_max_day(days_all)
-    ban_all, edw_all, mod_all, vig_all = _per_sample_load(bpm_all, dt, hrmax_all, an, cfg)
+    ban_all, _edw_all, mod_all, vig_all = _per_sample_load(bpm_all, dt, hrmax_all, an, cfg)
 
     # --- sessions, each from its own source's samples within [start, end] ---
     sess_rows: dict[str, list[Any]] = {k: [] for k in _SESSION_COLS}
@@ -231,7 +232,16 @@ def compute_participant(
         for k, v in zip(_SESSION_COLS, row, strict=True):
             sess_rows[k].append(v)
 
-    _link_sessions(sess_rows, rank, ts_all, sid_all, (ban_all, edw_all, mod_all, vig_all))
+    def window_dose(a: int, b: int) -> list[float]:
+        """Dose of the merged samples ``a:b`` as one session: their own step function, so the
+        last sample holds the median interval, not until the next day's first sample."""
+        if b <= a:
+            return [np.nan] * 4
+        wdt = dhr.sample_durations(ts_all[a:b] / 1e6, max_gap_s=cfg.max_gap_s).dt_s
+        parts = _per_sample_load(bpm_all[a:b], wdt, hrmax_all[a:b], an, cfg)
+        return [float(np.sum(x)) for x in parts]
+
+    _link_sessions(sess_rows, rank, ts_all, sid_all, window_dose)
     acc = accel_epochs(con, participant_id, cfg)
     acc_days = local_days(acc.start_us, tz) if acc is not None else np.empty(0, "datetime64[D]")
     counted = np.array(sess_rows["counted"], bool)
@@ -413,12 +423,13 @@ def _link_sessions(
     rank: dict[int, int],
     ts_all: npt.NDArray[np.int64],
     sid_all: npt.NDArray[np.int64],
-    per_sample: tuple[F64, F64, F64, F64],
+    window_dose: Callable[[int, int], list[float]],
 ) -> None:
     """Link sessions that overlap in time (one exercise recorded twice, or by two devices):
     the session from the best-ranked source (then the longest) is counted, the others get
-    ``duplicate_of``. The counted session's ``dose_*`` values sum the merged per-sample
-    contributions over the group's whole time range, so each second counts once."""
+    ``duplicate_of``. The counted session's ``dose_*`` values come from the merged samples over
+    the group's whole time range (each second from the best source covering it), so each second
+    counts once."""
     k = len(rows["session_id"])
     for col in _LINK_COLS:
         rows[col] = [None] * k
@@ -433,7 +444,7 @@ def _link_sessions(
         best = members[np.lexsort((-(end - start)[members], src_rank[members]))][0]
         a = int(np.searchsorted(ts_all, start[members].min(), "left"))
         b = int(np.searchsorted(ts_all, end[members].max(), "right"))
-        dose = [float(np.sum(x[a:b])) if b > a else np.nan for x in per_sample]
+        dose = window_dose(a, b)
         used = ",".join(str(v) for v in np.unique(sid_all[a:b]).tolist()) or None
         for m in members.tolist():
             primary = m == best

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from ..config import DoseConfig
 from ..dose import accel as dacc
-from ..timeutil import local_days
+from ..timeutil import day_start_utc_us
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -101,13 +101,6 @@ class DayMinutes:
     wear_min: F64
 
 
-def _bins(t_us: I64, weights: F64, m0: int, n_min: int) -> F64:
-    """Sum of ``weights`` by the UTC minute of ``t_us`` (for epochs, which never straddle a
-    minute)."""
-    out = np.bincount((t_us // US_MIN) - m0, weights=weights, minlength=n_min)[:n_min]
-    return out.astype(np.float64)
-
-
 def _spread(t_us: I64, hold_s: F64, m0: int, n_min: int) -> F64:
     """Seconds per UTC minute covered by the intervals ``[t, t + hold)`` of sorted samples
     whose intervals do not overlap (the HR step function): a sample holding across a minute
@@ -155,13 +148,48 @@ def combine(
             nan_day,
             nan_day,
         )
-    m0 = int(min(s.min() for s in starts) // US_MIN)
-    ends = [s.max() for s in starts]
-    if hr_ts_us.size:
-        ends.append(int((hr_ts_us + np.nan_to_num(hr_cov_s) * 1e6).max()))
-    m1 = int(max(ends) // US_MIN)
-    n_min = m1 - m0 + 1
-    minute_day = (local_days((np.arange(n_min) + m0) * US_MIN, tz) - d0).astype(np.int64)
+    # The minute grid covers only stretches with data (a participant's files can be years
+    # apart): segments of minutes from each event to the end of its longest hold.
+    max_hold_min = int(np.ceil(np.nanmax(hr_cov_s) / 60.0)) + 1 if hr_ts_us.size else 1
+    ev = np.unique(np.concatenate([x // US_MIN for x in starts]))
+    new_seg = np.ones(ev.size, bool)
+    new_seg[1:] = np.diff(ev) > max_hold_min + 1
+    seg_a = ev[new_seg]
+    seg_b = np.append(ev[np.flatnonzero(new_seg)[1:] - 1], ev[-1]) + max_hold_min
+    seg_len = seg_b - seg_a + 1
+    seg_off = np.concatenate([[0], np.cumsum(seg_len)[:-1]])
+    n_min = int(seg_len.sum())
+    minute_abs = np.repeat(seg_a - seg_off, seg_len) + np.arange(n_min, dtype=np.int64)
+
+    def pos(t_us: I64) -> I64:
+        m = t_us // US_MIN
+        k = np.searchsorted(seg_a, m, "right") - 1
+        return np.asarray(seg_off[k] + m - seg_a[k], np.int64)
+
+    def bins(t_us: I64, weights: F64) -> F64:
+        out = np.bincount(pos(t_us), weights=weights, minlength=n_min)[:n_min]
+        return out.astype(np.float64)
+
+    def spread(hold_s: F64) -> F64:
+        out = np.zeros(n_min)
+        lo = np.searchsorted(hr_ts_us, seg_a * US_MIN, "left")
+        hi = np.searchsorted(hr_ts_us, (seg_b + 1) * US_MIN, "left")
+        for a, off, ln, i0, i1 in zip(
+            seg_a.tolist(),
+            seg_off.tolist(),
+            seg_len.tolist(),
+            lo.tolist(),
+            hi.tolist(),
+            strict=True,
+        ):
+            if i1 > i0:
+                out[off : off + ln] = _spread(hr_ts_us[i0:i1], hold_s[i0:i1], a, ln)
+        return out
+
+    # Local day of each minute from the UTC instants of local midnights (one zoneinfo call per
+    # day, not per minute).
+    midnights = day_start_utc_us(d0 + np.arange(n_days + 1), tz)
+    minute_day = np.searchsorted(midnights, minute_abs * US_MIN, "right").astype(np.int64) - 1
     in_range = (minute_day >= 0) & (minute_day < n_days)
 
     def per_day(per_minute: F64) -> F64:
@@ -169,19 +197,19 @@ def combine(
         return out.astype(np.float64)
 
     hr_known = hr_mod_s.size > 0 and not np.isnan(hr_mod_s).all()
-    hr_mvpa = _spread(hr_ts_us, hr_mod_s + hr_vig_s, m0, n_min) if hr_known else None
-    hr_v = _spread(hr_ts_us, hr_vig_s, m0, n_min) if hr_known else None
-    cov = _spread(hr_ts_us, hr_cov_s, m0, n_min)
+    hr_mvpa = spread(hr_mod_s + hr_vig_s) if hr_known else None
+    hr_v = spread(hr_vig_s) if hr_known else None
+    cov = spread(hr_cov_s)
     if acc is not None:
         ep = acc.epoch_s
         worn_s = np.where(acc.worn, ep, 0.0)
-        a_mvpa = _bins(acc.start_us, np.where(acc.worn & (acc.level >= 2), ep, 0.0), m0, n_min)
-        a_vig = _bins(acc.start_us, np.where(acc.worn & (acc.level == 3), ep, 0.0), m0, n_min)
-        a_light = _bins(acc.start_us, np.where(acc.worn & (acc.level == 1), ep, 0.0), m0, n_min)
-        a_worn = _bins(acc.start_us, worn_s, m0, n_min)
-        a_enmo = _bins(acc.start_us, np.where(acc.worn, acc.enmo_mg * ep, 0.0), m0, n_min)
+        a_mvpa = bins(acc.start_us, np.where(acc.worn & (acc.level >= 2), ep, 0.0))
+        a_vig = bins(acc.start_us, np.where(acc.worn & (acc.level == 3), ep, 0.0))
+        a_light = bins(acc.start_us, np.where(acc.worn & (acc.level == 1), ep, 0.0))
+        a_worn = bins(acc.start_us, worn_s)
+        a_enmo = bins(acc.start_us, np.where(acc.worn, acc.enmo_mg * ep, 0.0))
         a_bouts = {
-            b: _bins(acc.start_us, np.where(flags & acc.worn, ep, 0.0), m0, n_min)
+            b: bins(acc.start_us, np.where(flags & acc.worn, ep, 0.0))
             for b, flags in acc.bouts.items()
         }
         cov = np.maximum(cov, a_worn)
