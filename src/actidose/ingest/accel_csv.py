@@ -43,7 +43,7 @@ import polars as pl
 
 from actidose.errors import InputError
 from actidose.ingest.csv_hr import parse_epoch, parse_iso
-from actidose.ingest.geneactiv import FileBuffer, require_zone
+from actidose.ingest.device_files import FileBuffer, require_zone
 from actidose.recording import AccelChunk, AccelStream, ReadContext, Recording
 from actidose.timeutil import LOCAL_NONEXISTENT, local_to_utc, zone
 

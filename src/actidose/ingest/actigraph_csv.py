@@ -65,7 +65,7 @@ from actidose.ingest.accel_csv import (
     split_blocks,
 )
 from actidose.ingest.csv_hr import civil_to_us
-from actidose.ingest.geneactiv import FileBuffer, fmt_offset, place_device_clock, require_zone
+from actidose.ingest.device_files import FileBuffer, fmt_offset, place_device_clock, require_zone
 from actidose.recording import ReadContext, Recording, VendorSeries
 
 __all__ = ["FORMAT", "date_regex", "detect", "read"]

@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from actidose.errors import InputError
-from actidose.ingest.geneactiv import (
+from actidose.ingest.device_files import (
     CHUNK_SAMPLES,
     FileBuffer,
     fmt_offset,
