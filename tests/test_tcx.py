@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actidose.errors import InputError
-from actidose.ingest import gpx, tcx
+from actidose.ingest import gpx, tcx, xmltrack
 from actidose.recording import ReadContext, Recording
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -285,7 +285,7 @@ def naive_doc() -> bytes:
 def test_naive_times_need_a_zone() -> None:
     with pytest.raises(InputError) as err:
         read(naive_doc())
-    assert err.value.reason == tcx.NAIVE_TIMES
+    assert err.value.reason == xmltrack.NAIVE_TIMES
     assert err.value.path == "t.tcx"
 
 
@@ -602,12 +602,12 @@ def test_parse_iso8601_agrees_with_datetime(
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         want_local.append(parsed.replace(tzinfo=None))
         if parsed.tzinfo is None:
-            want_off.append(tcx.NAIVE)
+            want_off.append(xmltrack.NAIVE)
         else:
             delta = parsed.utcoffset()
             assert delta is not None
             want_off.append(int(delta.total_seconds()))
-    local, off, ok = tcx.parse_iso8601(texts)
+    local, off, ok = xmltrack.parse_iso8601(texts)
     assert ok.all()
     epoch = datetime(1970, 1, 1)
     np.testing.assert_array_equal(
@@ -634,7 +634,7 @@ def test_parse_iso8601_refuses_what_numpy_would_accept() -> None:
         "２０２４-05-01T10:00Z",
         "2024-05-01T10:00:00 Z",
     ]
-    _, _, ok = tcx.parse_iso8601(bad)
+    _, _, ok = xmltrack.parse_iso8601(bad)
     assert not ok.any()
-    _, off, ok = tcx.parse_iso8601(["2024-05-01T10:00Z", "2024-05-01t10:00-00:30"])
+    _, off, ok = xmltrack.parse_iso8601(["2024-05-01T10:00Z", "2024-05-01t10:00-00:30"])
     assert ok.all() and list(off) == [0, -1800]

@@ -28,7 +28,8 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from actidose.errors import InputError
-from actidose.ingest.tcx import (
+from actidose.ingest.xmlsafe import root_name
+from actidose.ingest.xmltrack import (
     PlacedPoints,
     TrackPoints,
     child,
@@ -36,7 +37,6 @@ from actidose.ingest.tcx import (
     local_name,
     xml_events,
 )
-from actidose.ingest.xmlsafe import root_name
 from actidose.recording import ActivityInfo, ReadContext, Recording
 
 __all__ = ["detect", "read"]
