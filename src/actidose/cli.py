@@ -557,5 +557,9 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
             sys.exit(worst)
 
 
+from .sync_cli import register  # noqa: E402  (the sync commands attach to `main`)
+
+register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
