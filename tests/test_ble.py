@@ -30,6 +30,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 from click.testing import CliRunner
 
+from actidose.devices import pmd
 from actidose.dose import hr as dhr
 from actidose.ingest import ble
 from actidose.ingest import spool as sp
@@ -38,6 +39,7 @@ from actidose.storage.db import connect
 from .conftest import add_p
 
 T0_US = 1_709_287_200_000_000  # 2024-03-01 10:00:00 UTC
+EPOCH_2000_US = 946_684_800_000_000
 BATTERY_SERVICE = "0000180f-0000-1000-8000-00805f9b34fb"
 DIS_SERVICE = "0000180a-0000-1000-8000-00805f9b34fb"
 
@@ -128,6 +130,33 @@ class FakeDevice:
     unreachable_until_us: int = 0
     delivered: list[tuple[int, bytes]] = field(default_factory=list)
     connects: int = 0
+    # Polar PMD accelerometer (off unless pmd=True)
+    pmd: bool = False
+    pmd_rates: tuple[int, ...] = (25, 50, 100, 200)
+    pmd_ranges: tuple[int, ...] = (2, 4, 8)
+    pmd_factor: float = 1.0
+    pmd_frame_samples: int = 25
+    pmd_clock_error_ns: int = -3_700_000_000  # sensor clock minus true time
+    pmd_rate: int | None = None  # the started rate; None when not streaming
+    pmd_commands: list[bytes] = field(default_factory=list)
+    pmd_sent: list[np.ndarray] = field(default_factory=list)  # true UTC µs of each sample
+    pmd_settings_seen: list[dict[int, list[int]]] = field(default_factory=list)
+
+
+def acc_signal(t_us: np.ndarray) -> np.ndarray:
+    """The fake wrist: gravity on z, a 1-Hz swing of 0.3 g on x; mg as int16."""
+    x = 300 * np.sin(2 * np.pi * (t_us % 1_000_000) / 1e6)
+    return np.rint(np.column_stack([x, np.zeros_like(x), np.full_like(x, 1000.0)])).astype("<i2")
+
+
+def acc_frame(sensor_ts_ns: int, mg: np.ndarray) -> bytes:
+    """An uncompressed ACC frame, type 1 (int16 × 3, mG); the timestamp is the last sample's."""
+    return bytes([2]) + sensor_ts_ns.to_bytes(8, "little") + bytes([1]) + mg.tobytes()
+
+
+def _tlv(stype: int, values: list[int]) -> bytes:
+    size = pmd.SETTING_FIELD_SIZE[stype]
+    return bytes([stype, len(values)]) + b"".join(v.to_bytes(size, "little") for v in values)
 
 
 def fake_backends(
@@ -171,6 +200,8 @@ def fake_backends(
             self.dev: FakeDevice = address_or_ble_device.details
             self._connected = False
             self._task: asyncio.Task[None] | None = None
+            self._pmd_task: asyncio.Task[None] | None = None
+            self._cp_callback: NotifyCallback | None = None
 
         @property
         def name(self) -> str:
@@ -192,14 +223,21 @@ def fake_backends(
                 DIS_SERVICE: list(ble.DEVICE_INFO.values()),
                 BATTERY_SERVICE: [ble.BATTERY_LEVEL],
             }
+            if self.dev.pmd:
+                layout[pmd.PMD_SERVICE] = [pmd.PMD_CONTROL_POINT, pmd.PMD_DATA]
+            props_of: dict[str, list[Any]] = {
+                ble.HR_MEASUREMENT: ["notify"],
+                pmd.PMD_CONTROL_POINT: ["read", "write", "indicate"],
+                pmd.PMD_DATA: ["notify"],
+            }
             for suuid, chars in layout.items():
                 svc = BleakGATTService(None, handle, suuid)
                 coll.add_service(svc)
                 handle += 1
                 for cu in chars:
-                    if cu != ble.HR_MEASUREMENT and cu not in self.dev.reads:
+                    if cu not in props_of and cu not in self.dev.reads:
                         continue
-                    props: list[Any] = ["notify"] if cu == ble.HR_MEASUREMENT else ["read"]
+                    props: list[Any] = props_of.get(cu, ["read"])
                     coll.add_characteristic(
                         BleakGATTCharacteristic(None, handle, cu, props, lambda: 20, svc)
                     )
@@ -216,8 +254,10 @@ def fake_backends(
 
         async def disconnect(self) -> None:
             self._connected = False
-            if self._task is not None:
-                self._task.cancel()
+            self.dev.pmd_rate = None
+            for task in (self._task, self._pmd_task):
+                if task is not None:
+                    task.cancel()
 
         async def pair(self, *args: Any, **kwargs: Any) -> None:
             pass
@@ -238,7 +278,36 @@ def fake_backends(
         async def write_gatt_char(
             self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
         ) -> None:
-            pass
+            if characteristic.uuid != pmd.PMD_CONTROL_POINT:
+                return
+            d = self.dev
+            cmd = bytes(data)
+            d.pmd_commands.append(cmd)
+            op, mtype = cmd[0], cmd[1]
+            params = b""
+            status = 0
+            st = pmd.SettingType
+            if op == pmd.ControlOp.GET_SETTINGS:
+                params = (
+                    _tlv(st.SAMPLE_RATE, list(d.pmd_rates))
+                    + _tlv(st.RESOLUTION, [16])
+                    + _tlv(st.RANGE, list(d.pmd_ranges))
+                )
+            elif op == pmd.ControlOp.START:
+                chosen = pmd.parse_settings(cmd[2:])
+                d.pmd_settings_seen.append(chosen)
+                if d.pmd_rate is not None:
+                    status = pmd.ControlStatus.ALREADY_IN_STATE
+                else:
+                    d.pmd_rate = chosen[st.SAMPLE_RATE][0]
+                    factor = int.from_bytes(np.float32(d.pmd_factor).tobytes(), "little")
+                    params = _tlv(st.FACTOR, [factor])
+            elif op == pmd.ControlOp.STOP:
+                d.pmd_rate = None
+            reply = bytes([0xF0, op, mtype, status, 0]) + params
+            cb = self._cp_callback
+            assert cb is not None, "control point written before indications were enabled"
+            asyncio.get_running_loop().call_soon(cb, bytearray(reply))
 
         async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
             pass
@@ -246,7 +315,26 @@ def fake_backends(
         async def start_notify(
             self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kw: Any
         ) -> None:
-            self._task = asyncio.create_task(self._run(callback))
+            if characteristic.uuid == pmd.PMD_CONTROL_POINT:
+                self._cp_callback = callback
+            elif characteristic.uuid == pmd.PMD_DATA:
+                self._pmd_task = asyncio.create_task(self._run_pmd(callback))
+            else:
+                self._task = asyncio.create_task(self._run(callback))
+
+        async def _run_pmd(self, callback: NotifyCallback) -> None:
+            """Frames of ``pmd_frame_samples`` at the started rate while streaming."""
+            d = self.dev
+            while self._connected and d.pmd_rate is not None:
+                rate, n = d.pmd_rate, d.pmd_frame_samples
+                await d.clock.sleep(n / rate)
+                if not self._connected or d.pmd_rate is None:
+                    return
+                now = d.clock.now_us()
+                t_us = now - (n - 1 - np.arange(n, dtype=np.int64)) * 1_000_000 // rate
+                sensor_ns = (now - EPOCH_2000_US) * 1000 + d.pmd_clock_error_ns
+                d.pmd_sent.append(t_us)
+                callback(bytearray(acc_frame(sensor_ns, acc_signal(t_us))))
 
         async def _run(self, callback: NotifyCallback) -> None:
             d = self.dev
@@ -261,12 +349,16 @@ def fake_backends(
                 if i in d.drops:
                     d.unreachable_until_us = d.clock.now_us() + round(d.drops[i] * 1e6)
                     self._connected = False
+                    d.pmd_rate = None  # the sensor stops streaming when the link drops
                     if self._disconnected_callback is not None:
                         self._disconnected_callback()
                     return
 
         async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
-            if self._task is not None:
+            if characteristic.uuid == pmd.PMD_DATA:
+                if self._pmd_task is not None:
+                    self._pmd_task.cancel()
+            elif characteristic.uuid == ble.HR_MEASUREMENT and self._task is not None:
                 self._task.cancel()
 
     return FakeScanner, FakeClient
@@ -521,3 +613,135 @@ def test_sigkill_during_sync_then_recover(db_path: Path, tmp_path: Path) -> None
         assert gaps is not None and len(__import__("json").loads(gaps[0])) == 1
     finally:
         con.close()
+
+
+# --------------------------------------------------------------------------- accelerometer
+def test_acc_stream_spooled_decoded_and_stored_once(db_path: Path, tmp_path: Path) -> None:
+    with connect(db_path) as con:
+        add_p(con)
+    clock = VirtualClock()
+    dev = FakeDevice(
+        clock,
+        service_uuids=[ble.HR_SERVICE, ble.PMD_SERVICE],
+        notifications=hour_profile(300, ()),
+        drops={119: 20.0},
+        pmd=True,
+    )
+    res = asyncio.run(
+        run_sync(clock, dev, db_path, duration_s=300, spool_dir=tmp_path / "sp", acc=True)
+    )
+    assert res.reconnects == 1 and dev.connects == 2
+    # control point: get settings, start (50 Hz, 16 bit, 8 g) per connection, stop at the end
+    ops = [c[0] for c in dev.pmd_commands]
+    assert ops == [1, 2, 1, 2, 3]
+    st = pmd.SettingType
+    assert dev.pmd_settings_seen[0] == {st.SAMPLE_RATE: [50], st.RESOLUTION: [16], st.RANGE: [8]}
+    # the spool holds every frame sent and the settings, once per connection
+    c = sp.read_spool(res.spool_path)
+    frames = [r for r in c.records if r.kind == sp.PMD]
+    assert len(frames) == len(dev.pmd_sent) == res.accel_frames > 500
+    settings = [r.json() for r in c.records if r.kind == sp.EVENT]
+    settings = [e for e in settings if e["event"] == "pmd_settings"]
+    assert settings == 2 * [
+        {
+            "event": "pmd_settings",
+            "sample_rate_hz": 50,
+            "resolution_bits": 16,
+            "range_g": 8,
+            "factor": 1.0,
+        }
+    ]
+    first_frame = next(i for i, r in enumerate(c.records) if r.kind == sp.PMD)
+    assert any(
+        r.kind == sp.EVENT and r.json()["event"] == "pmd_settings" for r in c.records[:first_frame]
+    )
+    # decoding: every sample sent, at its true UTC time despite the sensor clock's error
+    dec = sp.decode_pmd(c.records)
+    sent = np.concatenate(dev.pmd_sent)
+    assert dec.ts_us.size == sent.size and dec.n_bad_frames == dec.n_dropped_samples == 0
+    np.testing.assert_array_equal(dec.ts_us, sent)
+    np.testing.assert_allclose(dec.xyz_g, acc_signal(sent) / 1000.0, atol=1e-6)
+    assert dec.offset_us == -dev.pmd_clock_error_ns // 1000 + EPOCH_2000_US
+    # epochs: one per 5-s UTC epoch holding samples, ENMO of the 0.3 g swing (~22.5 mg)
+    n_epochs = np.unique(sent // 5_000_000).size
+    assert res.accel_epochs == n_epochs
+    con = connect(db_path)
+    try:
+        rows = con.execute(
+            "SELECT enmo_mg, n_samples FROM accel_epochs WHERE source_id = ? ORDER BY ts",
+            [res.source_id],
+        ).fetchall()
+        assert len(rows) == n_epochs
+        enmo = np.array([r[0] for r in rows])
+        full = np.array([r[1] for r in rows]) == 250
+        assert full.sum() > 40
+        assert np.all((enmo[full] > 15) & (enmo[full] < 30))
+        proc = con.execute(
+            "SELECT sample_rate_hz, range_g, n_samples FROM accel_processing WHERE source_id = ?",
+            [res.source_id],
+        ).fetchone()
+        assert proc == (50.0, 8.0, sent.size)
+        # --recover afterwards adds nothing (HR or accel)
+        for _ in range(2):
+            out, _ = sp.recover(con, [res.spool_path])
+            assert out[0].new_records == 0 and out[0].new_epochs == 0
+        n = con.execute("SELECT count(*) FROM accel_epochs").fetchone()
+        assert n is not None and n[0] == n_epochs
+    finally:
+        con.close()
+    # a spool recovered into a database that never saw it: epochs once, then nothing
+    other = tmp_path / "other.duckdb"
+    with connect(other) as con2:
+        add_p(con2)
+        out, _ = sp.recover(con2, [res.spool_path])
+        assert out[0].new_epochs == n_epochs
+        out, _ = sp.recover(con2, [res.spool_path])
+        assert out[0].new_records == 0 and out[0].new_epochs == 0
+        n = con2.execute("SELECT count(*) FROM accel_epochs").fetchone()
+        assert n is not None and n[0] == n_epochs
+
+
+def test_acc_without_pmd_service_syncs_hr_only(db_path: Path, tmp_path: Path) -> None:
+    with connect(db_path) as con:
+        add_p(con)
+    clock = VirtualClock()
+    dev = FakeDevice(clock, notifications=hour_profile(60, ()))
+    res = asyncio.run(
+        run_sync(clock, dev, db_path, duration_s=60, spool_dir=tmp_path / "sp", acc=True)
+    )
+    assert res.samples > 50 and res.accel_frames == 0 and res.accel_epochs == 0
+    assert dev.pmd_commands == []
+
+
+def test_cli_sync_acc_with_fake(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actidose.sync_cli import cli_for_tests
+
+    with connect(db_path) as con:
+        add_p(con)
+    dev = FakeDevice(
+        ble.RealClock(),
+        service_uuids=[ble.HR_SERVICE, ble.PMD_SERVICE],
+        notifications=hour_profile(200, ()),
+        interval_s=0.01,
+        pmd=True,
+        pmd_frame_samples=5,
+    )
+    scanner, client = fake_backends([dev])
+    monkeypatch.setattr(ble, "DEFAULT_SCANNER_BACKEND", scanner)
+    monkeypatch.setattr(ble, "DEFAULT_CLIENT_BACKEND", client)
+    runner = CliRunner()
+    args = ["--db", str(db_path), "sync", "-P", "P001", "--name", "h10", "--duration", "2s"]
+    r = runner.invoke(cli_for_tests(), [*args, "--acc"])
+    assert r.exit_code == 0, r.output
+    assert "accelerometer:" in r.output and dev.pmd_sent
+    with connect(db_path) as con:
+        n = con.execute("SELECT sum(n_samples) FROM accel_epochs").fetchone()
+        assert n is not None and n[0] == sum(t.size for t in dev.pmd_sent)
+    r = runner.invoke(cli_for_tests(), ["--db", str(db_path), "sync", "--recover"])
+    assert r.exit_code == 0, r.output
+    assert "epochs" in r.output
+    with connect(db_path) as con:
+        n2 = con.execute("SELECT sum(n_samples) FROM accel_epochs").fetchone()
+        assert n2 == n

@@ -175,3 +175,62 @@ def test_batching_does_not_matter(
             results.append((hr, gaps))
     assert results[0] == results[1]
     assert len(results[0][0]) == 120 and np.all(np.diff([r[0] for r in results[0][0]]) > 0)
+
+
+# --------------------------------------------------------------------------- PMD accelerometer
+def _compressed_frame(sensor_ns: int, ref: tuple[int, int, int], deltas: list[tuple]) -> bytes:
+    """Delta-compressed ACC frame type 1 (0x81): int16 reference sample, one block of 8-bit
+    deltas (8-bit values packed LSB first are plain int8 bytes)."""
+    body = b"".join(v.to_bytes(2, "little", signed=True) for v in ref)
+    body += bytes([8, len(deltas)]) + b"".join(
+        v.to_bytes(1, "little", signed=True) for d in deltas for v in d
+    )
+    return bytes([2]) + sensor_ns.to_bytes(8, "little") + bytes([0x81]) + body
+
+
+def test_decode_pmd_compressed_chained_and_reset_after_disconnect(tmp_path: Path) -> None:
+    offset_us = 757_000_000_000_000  # UTC − sensor clock
+    settings = {"sample_rate_hz": 50, "resolution_bits": 16, "range_g": 8, "factor": 0.5}
+    t_a = 10_000_000_000_000  # sensor ns of frame A's last sample
+    frames = [
+        (t_a, (10, -20, 2000), [(1, 2, 3), (-1, 0, 1)]),
+        (t_a + 60_000_000, (12, -18, 2004), [(0, 0, 0), (2, 2, 2)]),
+        (t_a + 600_000_000_000, (0, 0, 2000), [(4, 4, 4), (4, 4, 4)]),
+    ]
+    header = {"session_uuid": "u-acc", "participant_id": "P001", "started_us": T0}
+    path = tmp_path / "acc.spool"
+    with sp.SpoolWriter(path, header) as w:
+        w.event("pmd_settings", T0, **settings)
+        for i, (ts, ref, deltas) in enumerate(frames):
+            if i == 2:
+                w.event("disconnected", T0)
+                w.event("pmd_settings", T0, **settings)
+                w.append(sp.PMD, b"\x02 not a frame", T0)  # damaged: counted, skipped
+            recv = ts // 1000 + offset_us + (5_000 if i == 1 else 0)  # one frame delayed
+            w.append(sp.PMD, _compressed_frame(ts, ref, deltas), recv)
+    dec = sp.decode_pmd(sp.read_spool(path).records)
+    assert dec.n_frames == 4 and dec.n_bad_frames == 1 and dec.n_dropped_samples == 0
+    assert dec.offset_us == offset_us  # the median ignores the delayed frame
+    step = 20_000
+    a_last = t_a // 1000 + offset_us
+    expected = [a_last - 2 * step, a_last - step, a_last]  # A: spread back at 1/rate
+    expected += [a_last + step, a_last + 2 * step, a_last + 3 * step]  # B: chained from A
+    c_last = (t_a + 600_000_000_000) // 1000 + offset_us
+    expected += [c_last - 2 * step, c_last - step, c_last]  # C: reset after the disconnect
+    np.testing.assert_array_equal(dec.ts_us, expected)
+    raw_a = np.array([[10, -20, 2000], [11, -18, 2003], [10, -18, 2004]])
+    np.testing.assert_allclose(dec.xyz_g[:3], raw_a * 0.5 / 1000, rtol=1e-6)
+    assert dec.xyz_g.dtype == np.float32 and dec.sample_rate_hz == 50 and dec.range_g == 8
+
+
+def test_store_accel_needs_source_and_runs_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.spool"
+    write_session(path, 30, disconnect_at=None)
+    c = sp.read_spool(path)
+    with connect(tmp_path / "db.duckdb") as con:
+        add_p(con)
+        assert sp.store_accel(con, c.header, c.records) == 0  # no source yet, no PMD frames
+        sp.store_records(con, c.header, c.records, spool_path=str(path))
+        assert sp.store_accel(con, c.header, c.records) == 0  # HR only: nothing to store
+        n = con.execute("SELECT count(*) FROM accel_processing").fetchone()
+        assert n == (0,)

@@ -152,6 +152,11 @@ def scan_cmd(timeout: float) -> None:
 )
 @click.option("--recover", is_flag=True, help="Import what the spools hold (after a crash).")
 @click.option(
+    "--acc",
+    is_flag=True,
+    help="Also stream the accelerometer (Polar PMD); stored as accel epochs at the end.",
+)
+@click.option(
     "--usb",
     type=click.Path(path_type=Path),
     help="Mount point of a Garmin watch: import its new FIT files.",
@@ -165,6 +170,7 @@ def sync_cmd(
     duration: str | None,
     spool_dir: Path | None,
     recover: bool,
+    acc: bool,
     usb: Path | None,
 ) -> None:
     """Record a chest strap live over Bluetooth, recover spools, or import a Garmin watch.
@@ -193,6 +199,7 @@ def sync_cmd(
                 name=name,
                 duration_s=seconds,
                 spool_dir=spool_dir,
+                acc=acc,
             )
         )
         info = res.device_info
@@ -203,6 +210,10 @@ def sync_cmd(
             f"{participant_id}: {res.samples} samples from {dev}{batt}; "
             f"{len(res.gaps)} gap(s), {res.reconnects} reconnect(s); TRIMP {trimp}"
         )
+        if acc:
+            click.echo(
+                f"accelerometer: {res.accel_frames} frames, {res.accel_epochs} epochs stored"
+            )
         click.echo(f"spool: {res.spool_path}")
 
 
@@ -235,12 +246,15 @@ def _recover(db: str | None, spool_dir: Path | None) -> None:
                 o.new_records,
                 o.new_samples,
                 o.gaps,
+                o.new_epochs,
                 o.error or "",
             )
         )
     click.echo(
         render(
-            ["spool", "participant", "records", "new", "samples", "gaps", "error"], rows, "table"
+            ["spool", "participant", "records", "new", "samples", "gaps", "epochs", "error"],
+            rows,
+            "table",
         )
     )
     if any(o.error for o in outcomes):

@@ -13,6 +13,12 @@ parses it for the live view; a flusher commits what the spool gained to the data
 disconnect the loop records a ``disconnected`` event, reconnects with bounded exponential
 backoff and subscribes again; the time until the next notification is a gap, never filled.
 
+With ``acc=True`` and a device offering Polar PMD, each connection also starts the accelerometer
+(:func:`_start_pmd`: get settings, choose, start, subscribe to data); the chosen settings are a
+``pmd_settings`` spool event and each data notification a PMD record (queued like HR: receive
+time and bytes only). The accel epochs are computed from the spool once, at the end
+(:func:`actidose.ingest.spool.store_accel`).
+
 Every bleak call goes through a backend class that can be injected (``BleakClient(device,
 backend=...)``, ``BleakScanner(backend=...)``), and all waiting goes through a :class:`Clock`,
 so tests replay a scripted device in accelerated time. Bleak's errors are wrapped into
@@ -41,7 +47,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
-from ..devices import hrm
+from ..devices import hrm, pmd
 from ..dose import hr as dhr
 from ..errors import DeviceError, StorageError
 from . import spool as sp
@@ -305,6 +311,94 @@ class SyncResult:
     device_info: dict[str, str]
     battery: int | None
     recomputed: list[str]
+    accel_frames: int = 0  # PMD data notifications spooled
+    accel_epochs: int = 0  # accel epochs stored at the end
+
+
+PMD_TIMEOUT_S = 5.0
+
+
+def choose_acc_settings(offered: dict[int, list[int]]) -> dict[int, int]:
+    """Sample rate 50 Hz if offered, else the lowest offered ≥ 25 Hz (else the highest);
+    resolution 16 bits; range 8 g if offered, else the largest. Raises DeviceError when the
+    device offers no sample rate."""
+    st = pmd.SettingType
+    rates = sorted(offered.get(st.SAMPLE_RATE, []))
+    if not rates:
+        raise DeviceError("PMD accelerometer offers no sample rate")
+    rate = 50 if 50 in rates else next((r for r in rates if r >= 25), rates[-1])
+    res = offered.get(st.RESOLUTION, [16])
+    chosen = {st.SAMPLE_RATE: rate, st.RESOLUTION: 16 if 16 in res else max(res)}
+    ranges = offered.get(st.RANGE, [])
+    if ranges:
+        chosen[st.RANGE] = 8 if 8 in ranges else max(ranges)
+    return {int(k): int(v) for k, v in chosen.items()}
+
+
+async def _pmd_request(
+    client: BleakClient, replies: asyncio.Queue[bytes], command: bytes
+) -> pmd.ControlResponse:
+    """Write a control point command and wait for its response (joining ``more`` parts)."""
+    while not replies.empty():
+        replies.get_nowait()
+    await client.write_gatt_char(pmd.PMD_CONTROL_POINT, command, response=True)
+    params = b""
+    while True:
+        raw = await asyncio.wait_for(replies.get(), PMD_TIMEOUT_S)
+        resp = pmd.parse_control_response(raw)
+        if resp.op != command[0]:
+            continue
+        if not resp.ok or not resp.more:
+            break
+        params += resp.parameters
+    if params:  # a multi-part response: parse the whole parameter block
+        params += resp.parameters
+        settings = pmd.parse_settings(params) if resp.op != pmd.ControlOp.STOP else {}
+        resp = pmd.ControlResponse(resp.op, resp.mtype, resp.status, False, params, settings)
+    return resp
+
+
+async def _start_pmd(
+    client: BleakClient, on_data: Callable[[object, bytearray], None]
+) -> dict[str, Any] | None:
+    """Start the accelerometer stream (see the module docstring). Returns the settings to
+    spool (``sample_rate_hz``, ``resolution_bits``, ``range_g``, ``factor``), or None when the
+    device has no PMD control point."""
+    if client.services.get_characteristic(pmd.PMD_CONTROL_POINT) is None:
+        return None
+    replies: asyncio.Queue[bytes] = asyncio.Queue()
+    acc = pmd.MeasurementType.ACC
+    await client.start_notify(
+        pmd.PMD_CONTROL_POINT, lambda _c, data: replies.put_nowait(bytes(data))
+    )
+    resp = await _pmd_request(client, replies, pmd.get_settings_command(acc))
+    if not resp.ok:
+        raise DeviceError(f"PMD get settings failed (status {resp.status})")
+    chosen = choose_acc_settings(resp.settings)
+    start = pmd.start_command(acc, chosen)
+    resp = await _pmd_request(client, replies, start)
+    if resp.status == pmd.ControlStatus.ALREADY_IN_STATE:  # still streaming: restart it
+        await _pmd_request(client, replies, pmd.stop_command(acc))
+        resp = await _pmd_request(client, replies, start)
+    if not resp.ok:
+        raise DeviceError(f"PMD start failed (status {resp.status})")
+    await client.start_notify(pmd.PMD_DATA, on_data)
+    st = pmd.SettingType
+    return {
+        "sample_rate_hz": chosen[st.SAMPLE_RATE],
+        "resolution_bits": chosen[st.RESOLUTION],
+        "range_g": chosen.get(st.RANGE),
+        "factor": resp.factor if resp.factor is not None else 1.0,
+    }
+
+
+async def _stop_pmd(client: BleakClient) -> None:
+    with contextlib.suppress(BleakError, OSError, DeviceError, TimeoutError):
+        await client.write_gatt_char(
+            pmd.PMD_CONTROL_POINT, pmd.stop_command(pmd.MeasurementType.ACC), response=True
+        )
+    with contextlib.suppress(BleakError, OSError):
+        await client.stop_notify(pmd.PMD_DATA)
 
 
 async def _read_info(client: BleakClient) -> tuple[dict[str, str], int | None]:
@@ -351,12 +445,14 @@ async def sync(
     backoff_s: tuple[float, float] = (1.0, 30.0),
     give_up_after_s: float = 600.0,
     poll_s: float = 0.5,
+    acc: bool = False,
 ) -> SyncResult:
     """Sync one heart-rate device into the database until ``duration_s`` has passed or
     ``stop`` is set (Ctrl-C). See the module docstring for the flow.
 
     ``give_up_after_s``: with no connection for this long the sync ends (what was received is
     committed) and a DeviceError is raised. Raises DeviceError when no device is found.
+    ``acc``: also stream the accelerometer over Polar PMD when the device offers it.
     """
     from ..storage.db import connect, resolve_db_path
     from ..storage.derive import recompute
@@ -392,6 +488,11 @@ async def sync(
     def on_notify(_char: object, data: bytearray) -> None:
         queue.put_nowait((clock.now_us(), sp.HRM, bytes(data)))  # nothing else here
 
+    acc_frames = 0  # counted by the consumer
+
+    def on_pmd(_char: object, data: bytearray) -> None:
+        queue.put_nowait((clock.now_us(), sp.PMD, bytes(data)))  # nothing else here
+
     def on_disconnect(_client: BleakClient) -> None:
         queue.put_nowait((clock.now_us(), _DISCONNECTED, b""))
         lost.set()
@@ -403,6 +504,7 @@ async def sync(
         return deadline is not None and clock.now_us() >= deadline
 
     async def consume() -> None:
+        nonlocal acc_frames
         while True:
             ts, kind, data = await queue.get()
             if kind == _STOP:
@@ -411,6 +513,7 @@ async def sync(
                 rec = writer.event("disconnected", ts)
             else:
                 rec = writer.append(kind, data, ts)
+                acc_frames += kind == sp.PMD
             pending.append(rec)
             state.see(rec)
             if on_update is not None:
@@ -456,6 +559,7 @@ async def sync(
             client = BleakClient(
                 device, disconnected_callback=on_disconnect, backend=client_backend
             )
+            pmd_on = False
             try:
                 await client.connect()
                 info, battery = await _read_info(client)
@@ -465,6 +569,18 @@ async def sync(
                 if battery is not None:
                     event("battery", percent=battery)
                 await client.start_notify(HR_MEASUREMENT, on_notify)
+                if acc:
+                    try:
+                        chosen = await _start_pmd(client, on_pmd)
+                    except (DeviceError, TimeoutError) as exc:
+                        state.warn(f"accelerometer not started: {exc}")
+                        chosen = None
+                    if chosen is None:
+                        state.warn("no accelerometer stream (no PMD service or start refused)")
+                    else:
+                        # queued before the first frame of this connection can be
+                        event("pmd_settings", **chosen)
+                        pmd_on = True
             except (TimeoutError, BleakError, OSError) as exc:
                 if _adapter_problem(exc) is not None:
                     raise wrap_error(exc, "connect") from exc
@@ -485,6 +601,8 @@ async def sync(
                 state.reconnects += 1
                 down_since = clock.now_us()
                 continue
+            if pmd_on:
+                await _stop_pmd(client)
             with contextlib.suppress(BleakError, OSError):
                 await client.stop_notify(HR_MEASUREMENT)
             await _quiet_disconnect(client)
@@ -512,6 +630,14 @@ async def sync(
             raise StorageError(
                 f"{exc}; the session is safe in {path}: run actidose sync --recover"
             ) from exc
+    n_epochs = 0
+    if acc and acc_frames:
+        try:
+            n_epochs = await asyncio.to_thread(sp.commit_accel, db, path.resolve())
+        except StorageError as exc:
+            raise StorageError(
+                f"{exc}; the session is safe in {path}: run actidose sync --recover"
+            ) from exc
     con = connect(db)
     try:
         done = recompute(con)
@@ -532,6 +658,8 @@ async def sync(
         device_info=state.device_info,
         battery=state.battery,
         recomputed=done,
+        accel_frames=acc_frames,
+        accel_epochs=n_epochs,
     )
 
 

@@ -27,6 +27,20 @@ source, the highest spool ``seq`` committed, updated in the same transaction as 
 Gaps (a disconnect until the next notification) are kept in ``ble_sync.gaps``; nothing is
 interpolated into them.
 
+Accelerometer (``actidose sync --acc``): :data:`PMD` records are the raw Polar PMD data
+notifications; the settings the sync chose (sample rate, resolution, range, factor) are an
+``pmd_settings`` EVENT written before the first frame of each connection, so a spool decodes on
+its own. Frames are decoded in spool order (:func:`decode_pmd`), per-sample times chained from
+the previous frame's timestamp within a connection (reset at each ``disconnected`` /
+``connected`` / ``pmd_settings`` event: the first frame after one is spread back at 1/rate).
+Sensor times (ns since 2000-01-01 on the sensor's own clock) are placed in UTC by ONE offset per
+session: the median over frames of (host receive time − sensor time of the frame's last
+sample). The median ignores frames delayed in the radio or the queue; BLE latency (tens of ms)
+stays in the offset, and sensor clock drift over a session is not corrected. Samples not after
+the previous one kept (an overlap after a reconnect) are dropped and counted. The accel epochs
+(:func:`store_accel`) are stored once per session, at the end of the sync or by ``--recover``,
+in one transaction, and only when the source has no ``accel_processing`` row yet.
+
 DuckDB lets one process hold the file at a time; a sync therefore opens the database for each
 short transaction and closes it again, so ``actidose query`` can get in between flushes.
 """
@@ -51,8 +65,9 @@ import pyarrow as pa
 
 from .. import __version__
 from ..devices import hrm
+from ..devices import pmd as dpmd
 from ..errors import DeviceError, InputError
-from ..recording import HRSeries
+from ..recording import AccelChunk, AccelEpochs, AccelStream, HRSeries
 from .samples import clean_hr
 
 MAGIC = b"ACTSPOOL1\n"
@@ -239,7 +254,7 @@ def decode(records: Sequence[SpoolRecord], gaps: list[dict[str, Any]]) -> Decode
                 out.battery = int(ev["percent"])
             continue
         if r.kind != HRM:
-            continue  # PMD frames are kept in the spool; storing them is not done yet
+            continue  # PMD frames: see decode_pmd / store_accel
         try:
             m = hrm.parse(r.payload)
         except DeviceError:
@@ -463,6 +478,192 @@ def store_records(
     )
 
 
+_EPOCH_2000_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in UTC microseconds
+
+
+@dataclass
+class PmdDecoded:
+    """The accelerometer samples of a spool: UTC µs (ascending) and g, with what was done."""
+
+    ts_us: np.ndarray
+    xyz_g: np.ndarray  # (n, 3) float32
+    sample_rate_hz: float | None
+    range_g: float | None
+    n_frames: int = 0
+    n_bad_frames: int = 0
+    n_dropped_samples: int = 0  # not after the previous sample (overlap after a reconnect)
+    offset_us: int | None = None  # UTC − sensor time (sensor ns since 2000 → µs)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_pmd(records: Sequence[SpoolRecord]) -> PmdDecoded:
+    """Decode the PMD records of a spool in order (see the module docstring)."""
+    settings: dict[str, Any] = {}
+    prev_ns: int | None = None
+    sensor_ns: list[np.ndarray] = []
+    mg: list[np.ndarray] = []
+    anchors: list[int] = []
+    n_frames = n_bad = 0
+    for r in records:
+        if r.kind == EVENT:
+            ev = r.json()
+            name = ev.get("event")
+            if name in ("disconnected", "connected", "pmd_settings"):
+                prev_ns = None
+            if name == "pmd_settings":
+                settings = {k: v for k, v in ev.items() if k != "event"}
+            continue
+        if r.kind != PMD:
+            continue
+        n_frames += 1
+        rate = settings.get("sample_rate_hz")
+        try:
+            f = dpmd.parse_data_frame(
+                r.payload,
+                resolution_bits=int(settings.get("resolution_bits", 16)),
+                factor=float(settings.get("factor") or 1.0),
+                sample_rate_hz=float(rate) if rate else None,
+                previous_timestamp_ns=prev_ns,
+            )
+        except DeviceError:
+            n_bad += 1
+            continue
+        prev_ns = f.timestamp_ns
+        if f.timestamps_ns is None:
+            n_bad += 1
+            continue
+        sensor_ns.append(np.asarray(f.timestamps_ns, np.int64))
+        mg.append(np.asarray(f.mg, np.float64))
+        anchors.append(r.recv_ts_us - f.timestamp_ns // 1000)
+    rate = settings.get("sample_rate_hz")
+    rng = settings.get("range_g")
+    out = PmdDecoded(
+        np.empty(0, np.int64),
+        np.empty((0, 3), np.float32),
+        float(rate) if rate else None,
+        float(rng) if rng else None,
+        n_frames,
+        n_bad,
+        settings=settings,
+    )
+    if not anchors:
+        return out
+    offset = int(np.median(np.asarray(anchors, np.int64)))
+    ts = np.concatenate(sensor_ns) // 1000 + offset
+    xyz = np.concatenate(mg) / 1000.0
+    keep = np.ones(ts.size, bool)
+    if ts.size > 1:  # keep a sample only when it is after every sample kept before it
+        keep[1:] = ts[1:] > np.maximum.accumulate(ts)[:-1]
+    out.ts_us = ts[keep]
+    out.xyz_g = xyz[keep].astype(np.float32)
+    out.n_dropped_samples = int(keep.size - np.count_nonzero(keep))
+    out.offset_us = offset
+    return out
+
+
+def store_accel(
+    con: duckdb.DuckDBPyConnection, header: dict[str, Any], records: Sequence[SpoolRecord]
+) -> int:
+    """Process the session's accelerometer samples into epochs and store them, in one
+    transaction, unless the session's source already has them (``accel_processing`` row) or
+    is not stored yet. Returns the number of epochs stored (0 when nothing was done)."""
+    from ..dose.accel_process import process
+
+    sha = session_sha256(str(header["session_uuid"]))
+    row = con.execute(
+        "SELECT s.source_id, s.participant_id, "
+        "(SELECT count(*) FROM accel_processing a WHERE a.source_id = s.source_id) "
+        "FROM sources s WHERE s.sha256 = ?",
+        [sha],
+    ).fetchone()
+    if row is None or row[2]:
+        return 0
+    dec = decode_pmd(records)
+    if dec.ts_us.size == 0:
+        return 0
+    ts_us, xyz = dec.ts_us, dec.xyz_g
+    stream = AccelStream(
+        sample_rate_hz=dec.sample_rate_hz or 50.0,
+        chunks=lambda: iter([AccelChunk(ts_us, xyz)]),
+        range_g=dec.range_g,
+        n_samples=int(ts_us.size),
+    )
+    result = process(stream)
+    fields = result.epoch_fields()
+    info = dict(result.info)
+    info.update(
+        source="ble_pmd",
+        pmd_frames=dec.n_frames,
+        pmd_bad_frames=dec.n_bad_frames,
+        pmd_dropped_samples=dec.n_dropped_samples,
+        pmd_offset_us=dec.offset_us,
+        pmd_settings=dec.settings,
+    )
+    fields["info"] = info
+    ep = AccelEpochs(**fields)  # type: ignore[arg-type]
+    sid, pid = int(row[0]), str(row[1])
+    con.execute("BEGIN TRANSACTION")
+    try:
+        again = con.execute(
+            "SELECT count(*) FROM accel_processing WHERE source_id = ?", [sid]
+        ).fetchall()
+        if again[0][0]:
+            con.execute("COMMIT")
+            return 0
+        _insert(
+            con,
+            "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
+            "n_samples, source_id)",
+            "?, ts, ?, enmo_mg, mad_mg, nonwear, clipped, n_samples, ?",
+            pa.table(
+                {
+                    "ts": _ts_array(ep.start_us),
+                    "enmo_mg": np.asarray(ep.enmo_mg, np.float64),
+                    "mad_mg": np.asarray(ep.mad_mg, np.float64),
+                    "nonwear": np.asarray(ep.nonwear, bool),
+                    "clipped": np.asarray(ep.clipped, np.int32),
+                    "n_samples": np.asarray(ep.n_samples, np.int32),
+                }
+            ),
+            [pid, float(ep.epoch_s), sid],
+        )
+        con.execute(
+            "INSERT INTO accel_processing VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                sid,
+                info.get("sample_rate_hz"),
+                info.get("range_g"),
+                int(np.sum(ep.n_samples)),
+                int(ep.start_us.size),
+                int(np.sum(ep.clipped)),
+                info.get("calibration_accepted"),
+                info.get("calibration_error_before_g"),
+                info.get("calibration_error_after_g"),
+                info.get("nonwear_rule"),
+                json.dumps(info, default=str),
+            ],
+        )
+        con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [pid])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(ep.start_us.size)
+
+
+def commit_accel(db: Path | str | None, spool_path: Path, *, wait_s: float = 30.0) -> int:
+    """Read a finished spool and store its accel epochs (:func:`store_accel`), in one short
+    connection."""
+    from ..storage.db import connect
+
+    c = read_spool(spool_path)
+    con = connect(db, wait_s=wait_s)
+    try:
+        return store_accel(con, c.header, c.records)
+    finally:
+        con.close()
+
+
 def spool_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.spool") if p.is_file())
 
@@ -503,6 +704,7 @@ class RecoverOutcome:
     torn_at_offset: int | None
     torn_reason: str | None
     error: str | None = None
+    new_epochs: int = 0
 
 
 def recover(
@@ -523,6 +725,7 @@ def recover(
         res = store_records(
             con, c.header, c.records, spool_path=str(p.resolve()), spool_size=c.size
         )
+        epochs = store_accel(con, c.header, c.records)
         out.append(
             RecoverOutcome(
                 str(p),
@@ -534,6 +737,7 @@ def recover(
                 len(res.gaps),
                 c.torn_at_offset,
                 c.torn_reason,
+                new_epochs=epochs,
             )
         )
     return out, recompute(con)
