@@ -122,3 +122,23 @@ def test_hr_and_accel_same_minutes_count_once(
     assert vig == pytest.approx(60) and mod == pytest.approx(20) and mvpa == pytest.approx(80)
     wk = con.execute("SELECT who_equiv_min FROM weekly_dose").fetchone()
     assert wk == (pytest.approx(20 + 2 * 60),)
+
+
+def test_custom_thresholds_are_a_named_parameter(con: duckdb.DuckDBPyConnection) -> None:
+    from actidose.config import DoseConfig
+    from actidose.errors import UsageError
+
+    add_p(con, tz="UTC")
+    day = np.full(per_min(24 * 60), 20.0)
+    day[per_min(600) : per_min(630)] = 150.0
+    store_epochs(con, np.datetime64("2024-05-06T00:00"), day)
+    recompute(con, ["P001"], cfg=DoseConfig(accel_thresholds="custom:40,200,400"))
+    assert con.execute("SELECT acc_light_min, acc_mod_min FROM daily_load").fetchone() == (
+        pytest.approx(30),
+        pytest.approx(0),
+    )
+    recompute(con, ["P001"], cfg=DoseConfig(accel_thresholds="ggir_default"))
+    assert con.execute("SELECT acc_mod_min FROM daily_load").fetchone() == (pytest.approx(30),)
+    for bad in ("custom:100,40,400", "custom:x", "mielke_2030"):
+        with pytest.raises(UsageError):
+            DoseConfig(accel_thresholds=bad).validate()

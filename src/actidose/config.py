@@ -36,7 +36,7 @@ class DoseConfig:
     source_priority: str = "chest_strap,optical,phone,unknown"
     # Accelerometers: ENMO threshold set (see actidose.dose.accel), wear needed for a valid day,
     # and GGIR's bout criterion (share of a bout's epochs at or above the MVPA threshold).
-    accel_thresholds: str = "hildebrand_wrist_actigraph"
+    accel_thresholds: str = "hildebrand_wrist_actigraph"  # or another set, or custom:L,M,V mg
     # Applied when a raw accelerometer file is imported (changing them needs a re-import):
     accel_epoch_s: float = 5.0
     nonwear_rule: str = "ggir2023"  # GGIR's default; or "ggir2013"
@@ -74,10 +74,21 @@ class DoseConfig:
             known_sets |= set(THRESHOLD_SETS_EXTRA)
         except ImportError:  # pragma: no cover
             pass
-        if self.accel_thresholds not in known_sets:
+        custom = self.accel_thresholds.startswith("custom:")
+        if custom:
+            try:
+                vals = [float(v) for v in self.accel_thresholds.split(":", 1)[1].split(",")]
+            except ValueError:
+                vals = []
+            if len(vals) != 3 or not 0 < vals[0] < vals[1] < vals[2]:
+                raise UsageError(
+                    f"accel_thresholds: {self.accel_thresholds!r} is not custom:L,M,V",
+                    fix="three ascending ENMO thresholds in mg, e.g. custom:40,100,400",
+                )
+        elif self.accel_thresholds not in known_sets:
             raise UsageError(
                 f"accel_thresholds: unknown set {self.accel_thresholds!r}",
-                fix="known: " + ", ".join(sorted(known_sets)),
+                fix="known: " + ", ".join(sorted(known_sets)) + ", or custom:L,M,V (mg)",
             )
         kinds = [k.strip() for k in self.source_priority.split(",")]
         unknown = set(kinds) - {"chest_strap", "optical", "phone", "unknown"}

@@ -42,13 +42,21 @@ class AccelEpochRows:
 
 
 def thresholds(cfg: DoseConfig) -> tuple[float, float, float]:
+    """Light, moderate, vigorous ENMO thresholds (mg): a named set, or ``custom:L,M,V``."""
+    return threshold_set(cfg.accel_thresholds)
+
+
+def threshold_set(name: str) -> tuple[float, float, float]:
+    if name.startswith("custom:"):
+        lo, mid, hi = (float(v) for v in name.split(":", 1)[1].split(","))
+        return (lo, mid, hi)
     sets: dict[str, tuple[float, ...]] = dict(dacc.THRESHOLD_SETS)
     try:
         extra = importlib.import_module("actidose.dose.accel_process")
         sets.update(getattr(extra, "THRESHOLD_SETS_EXTRA", {}))
     except ImportError:  # pragma: no cover - processing module not built in
         pass
-    lo, mid, hi = sets[cfg.accel_thresholds]
+    lo, mid, hi = sets[name]
     return (float(lo), float(mid), float(hi))
 
 
