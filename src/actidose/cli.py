@@ -12,42 +12,22 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 import duckdb
 import polars as pl
 
 from . import __version__
-from .errors import ActidoseError, InputError, StorageError, UsageError
+from .cli_errors import user_errors
+from .errors import UsageError
 from .output import FORMATS, render
-from .pipeline import EXIT_FAILURE, EXIT_USAGE, STATUSES, ImportSummary, import_paths
+from .pipeline import STATUSES, ImportSummary, import_paths
 from .storage import participants as parts
 from .storage.db import connect, fetch_arrow, resolve_db_path
 from .storage.derive import load_config, recompute, save_config
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: str, code: int, fix: str | None = None) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    if fix:
-        click.echo(f"  fix: {fix}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE, exc.fix)
-    except (InputError, StorageError) as exc:
-        _fail(str(exc), EXIT_FAILURE)
-    except ActidoseError as exc:
-        _fail(str(exc), EXIT_FAILURE)
-    except duckdb.Error as exc:
-        _fail(f"database: {str(exc).strip()}", EXIT_FAILURE)
 
 
 class _Ctx:
@@ -116,7 +96,7 @@ def participant_add(
     hr_max: float | None,
 ) -> None:
     """Add a participant. HRmax, when not given, comes from age (Tanaka)."""
-    with _errors():
+    with user_errors():
         if not tz:
             raise UsageError("--timezone is required", fix="e.g. --timezone Europe/London")
         with obj.write() as con:
@@ -171,7 +151,7 @@ def participant_update(
     }
     for c in clear:
         changes[names[c]] = None
-    with _errors():
+    with user_errors():
         if not changes:
             raise UsageError("nothing to change", fix="give at least one option, e.g. --hr-rest 60")
         with obj.write() as con:
@@ -195,7 +175,7 @@ def _format_option(f: F) -> F:
 @click.pass_obj
 def participant_list(obj: _Ctx, fmt: str) -> None:
     """List participants with their anchors and where each came from."""
-    with _errors(), obj.read() as con:
+    with user_errors(), obj.read() as con:
         cur = con.execute(
             "SELECT participant_id, sex, birth_year, timezone, arm, hr_rest_bpm, hr_rest_source, "
             "hr_max_bpm, hr_max_source FROM participants ORDER BY participant_id"
@@ -212,7 +192,7 @@ def participant_import(obj: _Ctx, roster: Path) -> None:
 
     Columns: participant_id, timezone, and optionally sex, birth_year, arm, hr_rest_bpm,
     hr_max_bpm."""
-    with _errors(), obj.write() as con:
+    with user_errors(), obj.write() as con:
         cfg = load_config(con)
         added, updated = parts.import_roster(con, roster, hrmax_formula=cfg.hrmax_formula)
         recompute(con)
@@ -308,7 +288,7 @@ def import_cmd(
     from .timeutil import zone
 
     options: dict[str, str] = {}
-    with _errors():
+    with user_errors():
         if tz:
             zone(tz)
         if fmt:
@@ -406,7 +386,7 @@ def query(
 ) -> None:
     """Run a read-only SQL query; values are bound as parameters, never pasted into SQL."""
     bound = {name: _param_value(v) for name, v in params}
-    with _errors(), obj.read() as con:
+    with user_errors(), obj.read() as con:
         if fmt == "parquet":
             if out is None:
                 raise UsageError("--format parquet needs --out FILE")
@@ -438,7 +418,7 @@ def query(
 def export(obj: _Ctx, table: str, out: Path, fmt: str | None, participant_id: str | None) -> None:
     """Write a table to Parquet or CSV."""
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "parquet")
-    with _errors(), obj.read() as con:
+    with user_errors(), obj.read() as con:
         known = {
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         }
@@ -479,7 +459,7 @@ def recompute_cmd(
     obj: _Ctx, participant_ids: tuple[str, ...], settings: tuple[str, ...], show: bool
 ) -> None:
     """Recompute derived tables (sessions, daily_load, load_series, weekly_dose)."""
-    with _errors(), obj.write() as con:
+    with user_errors(), obj.write() as con:
         cfg = load_config(con)
         if settings:
             pairs = {}
@@ -521,7 +501,7 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
     """Make an example study (FIT files), import it and print the weekly dose."""
     from .demo import make_study
 
-    with _errors():
+    with user_errors():
         study = make_study(folder, n_participants=n_participants, weeks=weeks, seed=seed)
         click.echo(
             f"wrote {study.n_files} FIT files for {len(study.participants)} participants "

@@ -10,19 +10,18 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-import duckdb
 
-from .errors import ActidoseError, UsageError
+from .cli_errors import user_errors
+from .errors import UsageError
 from .ingest import ble
 from .ingest import spool as sp
 from .output import render
-from .pipeline import EXIT_FAILURE, EXIT_USAGE
+from .pipeline import EXIT_FAILURE
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -40,25 +39,6 @@ def parse_duration(text: str) -> float:
     if total <= 0:
         raise UsageError(f"duration {text!r} is zero")
     return float(total)
-
-
-def _fail(message: str, code: int, fix: str | None = None) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    if fix:
-        click.echo(f"  fix: {fix}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except UsageError as exc:
-        _fail(str(exc), EXIT_USAGE, exc.fix)
-    except ActidoseError as exc:
-        _fail(str(exc), EXIT_FAILURE)
-    except duckdb.Error as exc:
-        _fail(f"database: {str(exc).strip()}", EXIT_FAILURE)
 
 
 def _db(ctx: click.Context) -> str | None:
@@ -131,7 +111,7 @@ async def _run_sync(db: str | None, participant_id: str, **kwargs: Any) -> ble.S
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to listen.")
 def scan_cmd(timeout: float) -> None:
     """List nearby devices advertising heart rate (0x180D) or Polar PMD."""
-    with _errors():
+    with user_errors():
         found = asyncio.run(ble.scan(timeout))
         if not found:
             click.echo("no heart-rate devices found", err=True)
@@ -179,7 +159,7 @@ def sync_cmd(
     written from it in short transactions (it is closed in between, so queries can run during
     a sync). After a crash, ``--recover`` imports what the spools hold, exactly once."""
     db = _db(ctx)
-    with _errors():
+    with user_errors():
         if recover:
             _recover(db, spool_dir)
             return

@@ -68,6 +68,7 @@ from ..devices import hrm
 from ..devices import pmd as dpmd
 from ..errors import DeviceError, InputError
 from ..recording import AccelChunk, AccelEpochs, AccelStream, HRSeries
+from ..storage.write import insert_columns, store_accel_epochs, ts_array
 from .samples import clean_hr
 
 MAGIC = b"ACTSPOOL1\n"
@@ -320,22 +321,6 @@ def _ts(us: int | None) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, tz=UTC)
 
 
-def _ts_array(ts_us: np.ndarray) -> pa.Array:
-    return pa.array(np.asarray(ts_us, np.int64), pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-
-
-def _insert(
-    con: duckdb.DuckDBPyConnection, target: str, select: str, table: pa.Table, params: list[Any]
-) -> None:
-    if table.num_rows == 0:
-        return
-    con.register("_ble_rows", table)
-    try:
-        con.execute(f"INSERT INTO {target} SELECT {select} FROM _ble_rows", params)
-    finally:
-        con.unregister("_ble_rows")
-
-
 def store_records(
     con: duckdb.DuckDBPyConnection,
     header: dict[str, Any],
@@ -404,19 +389,19 @@ def store_records(
                 keep = ~np.isin(clean.ts_us, np.array([s[0] for s in seen], np.int64))
         ts_us, bpm = clean.ts_us[keep], clean.bpm[keep]
         n_dup = clean.n_duplicate_ts + int(keep.size - np.count_nonzero(keep))
-        _insert(
+        insert_columns(
             con,
             "hr_samples (participant_id, ts, bpm, source_id)",
             "?, ts, bpm, ?",
-            pa.table({"ts": _ts_array(ts_us), "bpm": pa.array(bpm, pa.int16())}),
+            pa.table({"ts": ts_array(ts_us), "bpm": pa.array(bpm, pa.int16())}),
             [pid, sid],
         )
         order = np.argsort(dec.rr_ts_us, kind="stable")
-        _insert(
+        insert_columns(
             con,
             "rr_intervals (participant_id, ts, rr_ms, source_id)",
             "?, ts, rr_ms, ?",
-            pa.table({"ts": _ts_array(dec.rr_ts_us[order]), "rr_ms": dec.rr_ms[order]}),
+            pa.table({"ts": ts_array(dec.rr_ts_us[order]), "rr_ms": dec.rr_ms[order]}),
             [pid, sid],
         )
         info = dec.device_info
@@ -610,39 +595,7 @@ def store_accel(
         if again[0][0]:
             con.execute("COMMIT")
             return 0
-        _insert(
-            con,
-            "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
-            "n_samples, source_id)",
-            "?, ts, ?, enmo_mg, mad_mg, nonwear, clipped, n_samples, ?",
-            pa.table(
-                {
-                    "ts": _ts_array(ep.start_us),
-                    "enmo_mg": np.asarray(ep.enmo_mg, np.float64),
-                    "mad_mg": np.asarray(ep.mad_mg, np.float64),
-                    "nonwear": np.asarray(ep.nonwear, bool),
-                    "clipped": np.asarray(ep.clipped, np.int32),
-                    "n_samples": np.asarray(ep.n_samples, np.int32),
-                }
-            ),
-            [pid, float(ep.epoch_s), sid],
-        )
-        con.execute(
-            "INSERT INTO accel_processing VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                sid,
-                info.get("sample_rate_hz"),
-                info.get("range_g"),
-                int(np.sum(ep.n_samples)),
-                int(ep.start_us.size),
-                int(np.sum(ep.clipped)),
-                info.get("calibration_accepted"),
-                info.get("calibration_error_before_g"),
-                info.get("calibration_error_after_g"),
-                info.get("nonwear_rule"),
-                json.dumps(info, default=str),
-            ],
-        )
+        store_accel_epochs(con, sid, pid, ep)
         con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [pid])
         con.execute("COMMIT")
     except BaseException:

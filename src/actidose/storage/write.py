@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from .. import __version__
 from ..ingest.samples import CleanHR
-from ..recording import Recording
+from ..recording import AccelEpochs, Recording
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
@@ -22,7 +22,7 @@ def ts_array(ts_us: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(ts_us, dtype=np.int64), type=pa.int64()).cast(TS_TYPE)
 
 
-def _insert(
+def insert_columns(
     con: duckdb.DuckDBPyConnection,
     target: str,
     select: str,
@@ -140,7 +140,7 @@ def store_recording(
         },
         replace_id,
     )
-    _insert(
+    insert_columns(
         con,
         "hr_samples (participant_id, ts, bpm, source_id)",
         "?, ts, bpm, ?",
@@ -150,7 +150,7 @@ def store_recording(
     if len(rec.rr):
         rr_ts = rec.rr.ts.astype(np.int64)
         order = np.argsort(rr_ts, kind="stable")
-        _insert(
+        insert_columns(
             con,
             "rr_intervals (participant_id, ts, rr_ms, source_id)",
             "?, ts, rr_ms, ?",
@@ -158,7 +158,7 @@ def store_recording(
             [participant_id, source_id],
         )
     for v in rec.vendor:
-        _insert(
+        insert_columns(
             con,
             "vendor_activity (participant_id, source_id, kind, unit, start_ts, duration_s, "
             "value, origin)",
@@ -172,42 +172,8 @@ def store_recording(
             ),
             [participant_id, source_id, v.kind, v.unit, v.origin],
         )
-    ep = rec.accel_epochs
-    if ep is not None:
-        _insert(
-            con,
-            "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
-            "n_samples, source_id)",
-            "?, ts, ?, enmo_mg, mad_mg, nonwear, clipped, n_samples, ?",
-            pa.table(
-                {
-                    "ts": ts_array(ep.start_us),
-                    "enmo_mg": np.asarray(ep.enmo_mg, np.float64),
-                    "mad_mg": np.asarray(ep.mad_mg, np.float64),
-                    "nonwear": np.asarray(ep.nonwear, bool),
-                    "clipped": np.asarray(ep.clipped, np.int32),
-                    "n_samples": np.asarray(ep.n_samples, np.int32),
-                }
-            ),
-            [participant_id, float(ep.epoch_s), source_id],
-        )
-        info = ep.info
-        con.execute(
-            "INSERT OR REPLACE INTO accel_processing VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                source_id,
-                info.get("sample_rate_hz"),
-                info.get("range_g"),
-                int(np.sum(ep.n_samples)),
-                int(ep.start_us.size),
-                int(np.sum(ep.clipped)),
-                info.get("calibration_accepted"),
-                info.get("calibration_error_before_g"),
-                info.get("calibration_error_after_g"),
-                info.get("nonwear_rule"),
-                json.dumps(info, default=str),
-            ],
-        )
+    if rec.accel_epochs is not None:
+        store_accel_epochs(con, source_id, participant_id, rec.accel_epochs)
     if rec.activities:
         acts = rec.activities
         table = pa.table(
@@ -227,7 +193,7 @@ def store_recording(
                 "max_hr": pa.array([a.max_hr for a in acts], pa.float64()),
             }
         )
-        _insert(
+        insert_columns(
             con,
             "activities (source_id, idx, participant_id, start_ts, end_ts, sport, sub_sport, "
             "timer_s, elapsed_s, device_hr_mean, device_hr_max)",
@@ -237,3 +203,44 @@ def store_recording(
         )
     con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [participant_id])
     return source_id
+
+
+def store_accel_epochs(
+    con: duckdb.DuckDBPyConnection, source_id: int, participant_id: str, ep: AccelEpochs
+) -> None:
+    """Write one source's accelerometer epochs and its ``accel_processing`` row (columnar).
+    Call inside a transaction."""
+    insert_columns(
+        con,
+        "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
+        "n_samples, source_id)",
+        "?, ts, ?, enmo_mg, mad_mg, nonwear, clipped, n_samples, ?",
+        pa.table(
+            {
+                "ts": ts_array(ep.start_us),
+                "enmo_mg": np.asarray(ep.enmo_mg, np.float64),
+                "mad_mg": np.asarray(ep.mad_mg, np.float64),
+                "nonwear": np.asarray(ep.nonwear, bool),
+                "clipped": np.asarray(ep.clipped, np.int32),
+                "n_samples": np.asarray(ep.n_samples, np.int32),
+            }
+        ),
+        [participant_id, float(ep.epoch_s), source_id],
+    )
+    info = ep.info
+    con.execute(
+        "INSERT OR REPLACE INTO accel_processing VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            source_id,
+            info.get("sample_rate_hz"),
+            info.get("range_g"),
+            int(np.sum(ep.n_samples)),
+            int(ep.start_us.size),
+            int(np.sum(ep.clipped)),
+            info.get("calibration_accepted"),
+            info.get("calibration_error_before_g"),
+            info.get("calibration_error_after_g"),
+            info.get("nonwear_rule"),
+            json.dumps(info, default=str),
+        ],
+    )
