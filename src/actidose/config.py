@@ -44,6 +44,22 @@ class DoseConfig:
     valid_wear_h: float = 16.0
     bout_criterion: float = 0.8
     prefer_dense: bool = True
+    # Days without data (day_status 'unobserved') in the load models: "zero" (a rest day, the
+    # published recurrences), "decay" (load unknown: CTL/ATL decay and are flagged as imputed,
+    # rolling ratios and monotony need observed windows), "exclude" (the models run over
+    # observed days only; unobserved rows stay NULL).
+    unobserved_load: str = "zero"
+    # Exposure before each symptom rating: window length in days (0: the instrument's recall
+    # window), and lags in days (comma list; lag L ends the window L days before the rating).
+    exposure_window_days: float = 0.0
+    exposure_lags: str = "0"
+    # HR anchors: "entered" (entered values win, estimates from the data fill in), "estimated"
+    # (estimates wherever there are some), "entered_only" (never estimate).
+    anchor_source: str = "entered"
+    hr_rest_window_min: float = 5.0  # resting HR: lowest rolling mean over this many minutes
+    hr_rest_min_h: float = 10.0  # ... of a day with at least this much all-day HR
+    hr_rest_smooth_days: int = 7  # ... smoothed by a centred rolling median over these days
+    hr_peak_s: float = 10.0  # HRmax: highest HR sustained (rolling mean) over this long
 
     _CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "trimp_preset": ("banister", "goldencheetah", "no_a"),
@@ -52,6 +68,8 @@ class DoseConfig:
         "load_metric": ("trimp_banister", "trimp_edwards", "trimp_allday"),
         "pmc_form": ("exp", "inverse"),
         "nonwear_rule": ("ggir2023", "ggir2013"),
+        "unobserved_load": ("zero", "decay", "exclude"),
+        "anchor_source": ("entered", "estimated", "entered_only"),
     }
 
     def validate(self) -> None:
@@ -99,6 +117,26 @@ class DoseConfig:
             )
         if self.foster_ddof not in (0, 1):
             raise UsageError("foster_ddof must be 0 or 1")
+        if self.exposure_window_days < 0:
+            raise UsageError("exposure_window_days must be 0 (the instrument's) or positive")
+        try:
+            lags = self.lags()
+        except ValueError:
+            lags = []
+        if not lags or any(v < 0 for v in lags):
+            raise UsageError(
+                f"exposure_lags: {self.exposure_lags!r} is not a list of days",
+                fix="whole days >= 0, comma-separated, e.g. 0,1,7",
+            )
+        for name in ("hr_rest_window_min", "hr_rest_min_h", "hr_peak_s"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"{name} must be positive")
+        if self.hr_rest_smooth_days < 1:
+            raise UsageError("hr_rest_smooth_days must be at least 1")
+
+    def lags(self) -> list[int]:
+        """The exposure lags in days, sorted, without repeats."""
+        return sorted({int(v) for v in self.exposure_lags.split(",") if v.strip()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -114,7 +114,12 @@ def _write(con: duckdb.DuckDBPyConnection, p: Participant, hrmax_formula: str) -
             [*row[1:9], row[10], p.participant_id],
         )
     else:
-        con.execute("INSERT INTO participants VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+        con.execute(
+            "INSERT INTO participants (participant_id, sex, birth_year, timezone, arm, "
+            "hr_rest_bpm, hr_rest_source, hr_max_bpm, hr_max_source, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            row,
+        )
     con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [p.participant_id])
 
 

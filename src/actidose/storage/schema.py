@@ -20,7 +20,7 @@ import duckdb
 
 from ..errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -256,8 +256,201 @@ ALTER TABLE sessions ADD COLUMN dose_hr_vig_min DOUBLE;
 ALTER TABLE sessions ADD COLUMN dose_sources VARCHAR;
 """
 
+# v3: the study layer (issue "symptoms, exposure, adherence, anchors, a Python API"):
+# symptom ratings and their instruments, dose in the window before each rating, the arms'
+# prescriptions and adherence, versioned HR anchors and their estimates from the data, and how
+# load models treated days without data.
+_V3 = """
+ALTER TABLE participants ADD COLUMN start_date DATE;     -- day 1 of the arm's prescription
+
+CREATE TABLE hr_anchors (                                -- entered anchors, versioned
+    participant_id VARCHAR NOT NULL,
+    valid_from DATE NOT NULL,                            -- local date the version starts
+    hr_rest_bpm DOUBLE CHECK (hr_rest_bpm BETWEEN 25 AND 150),
+    hr_max_bpm DOUBLE CHECK (hr_max_bpm BETWEEN 80 AND 250),
+    note VARCHAR,
+    entered_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (participant_id, valid_from)
+);
+
+CREATE TABLE hr_estimates (                              -- derived: anchors from the data
+    participant_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    hr_rest_floor_bpm DOUBLE,        -- lowest rolling mean of the day's all-day HR
+    hr_rest_est_bpm DOUBLE,          -- smoothed over days (NULL: no estimate near this day)
+    hr_hours DOUBLE,                 -- all-day HR coverage of the day
+    hr_peak_bpm DOUBLE,              -- highest sustained HR of the day
+    hr_max_est_bpm DOUBLE,           -- max(age estimate, highest sustained HR so far)
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE instruments (
+    instrument VARCHAR PRIMARY KEY,
+    n_items INTEGER NOT NULL,
+    value_min DOUBLE,
+    value_max DOUBLE,
+    recall_days DOUBLE NOT NULL,
+    scoring VARCHAR NOT NULL,
+    definition JSON NOT NULL,        -- everything the definition says (bands, thresholds ...)
+    origin VARCHAR NOT NULL,         -- 'builtin' or the definitions file
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE SEQUENCE symptom_file_id_seq START 1;
+CREATE TABLE symptom_files (
+    file_id BIGINT PRIMARY KEY DEFAULT nextval('symptom_file_id_seq'),
+    sha256 VARCHAR NOT NULL UNIQUE,
+    path VARCHAR NOT NULL,
+    layout VARCHAR NOT NULL,         -- 'long' or 'wide'
+    instrument VARCHAR,              -- of a wide file
+    imported_at TIMESTAMPTZ NOT NULL,
+    n_lines BIGINT NOT NULL,         -- data lines read
+    n_values BIGINT NOT NULL,        -- item values stored
+    n_rejected BIGINT NOT NULL,      -- lines (or cells) rejected
+    rejected JSON                    -- [{"line": n, "reason": "..."}]
+);
+
+CREATE TABLE symptoms (
+    participant_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    instrument VARCHAR NOT NULL,
+    item INTEGER NOT NULL,           -- numbered from 1
+    value DOUBLE NOT NULL,
+    utc_offset_s INTEGER,            -- as written, or the participant's zone at ts
+    file_id BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    PRIMARY KEY (participant_id, instrument, ts, item)
+);
+
+CREATE TABLE symptom_scores (                            -- derived: one row per rating
+    participant_id VARCHAR NOT NULL,
+    instrument VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    day DATE NOT NULL,
+    score DOUBLE,
+    band VARCHAR,
+    n_items INTEGER NOT NULL,
+    complete BOOLEAN NOT NULL,
+    scoring VARCHAR NOT NULL,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE symptom_exposure (                          -- derived: dose before each rating
+    participant_id VARCHAR NOT NULL,
+    instrument VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    day DATE NOT NULL,
+    score DOUBLE,
+    lag_days INTEGER NOT NULL,
+    window_days DOUBLE NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL,                     -- excluded
+    trimp_banister DOUBLE,
+    trimp_edwards DOUBLE,
+    trimp_allday DOUBLE,
+    sessions INTEGER NOT NULL,
+    mod_min DOUBLE,
+    vig_min DOUBLE,
+    mvpa_min DOUBLE,
+    who_equiv_min DOUBLE,
+    ctl_prev DOUBLE,
+    atl_prev DOUBLE,
+    tsb_prev DOUBLE,
+    days_observed DOUBLE,
+    days_partial DOUBLE,
+    days_unobserved DOUBLE,
+    coverage DOUBLE,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE symptom_days (                              -- derived: participant x instrument x day
+    participant_id VARCHAR NOT NULL,
+    instrument VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    rated BOOLEAN NOT NULL,
+    n_ratings INTEGER NOT NULL,
+    score DOUBLE,                    -- mean of the day's scores
+    day_status VARCHAR NOT NULL,
+    sessions INTEGER,
+    trimp_banister DOUBLE,
+    mvpa_min DOUBLE,
+    who_equiv_min DOUBLE,
+    ctl DOUBLE,
+    atl DOUBLE,
+    tsb DOUBLE,
+    ctl_prev DOUBLE,
+    atl_prev DOUBLE,
+    tsb_prev DOUBLE,
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE prescriptions (
+    arm VARCHAR PRIMARY KEY,
+    weeks INTEGER NOT NULL,
+    sessions_per_week DOUBLE NOT NULL,
+    min_session_min DOUBLE,
+    band_scheme VARCHAR,             -- 'hrr', 'hrmax' or NULL (any intensity)
+    band_low DOUBLE,
+    band_high DOUBLE,
+    qualify_rule VARCHAR NOT NULL,   -- when a session counts towards the prescription
+    trimp_per_week DOUBLE,           -- NULL: from the band (see docs/sql.md)
+    definition JSON NOT NULL,
+    origin VARCHAR NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE adherence (                                 -- derived: participant x prescribed week
+    participant_id VARCHAR NOT NULL,
+    arm VARCHAR NOT NULL,
+    week INTEGER NOT NULL,           -- 1 = the week starting on start_date
+    week_start DATE NOT NULL,
+    week_end DATE NOT NULL,          -- included
+    days_observed INTEGER NOT NULL,
+    sessions_prescribed DOUBLE NOT NULL,
+    sessions_done INTEGER NOT NULL,  -- sessions that qualify
+    sessions_any INTEGER NOT NULL,   -- every counted session
+    band_min DOUBLE,
+    band_min_prescribed DOUBLE,
+    trimp_banister DOUBLE,
+    trimp_prescribed DOUBLE,
+    trimp_pct DOUBLE,
+    adherence_pct DOUBLE NOT NULL,   -- 100 * min(done / prescribed, 1)
+    params_id VARCHAR NOT NULL
+);
+
+CREATE TABLE adherence_summary (                         -- derived: participant x prescription
+    participant_id VARCHAR NOT NULL,
+    arm VARCHAR NOT NULL,
+    start_date DATE NOT NULL,
+    end_date DATE NOT NULL,
+    weeks INTEGER NOT NULL,
+    weeks_with_data INTEGER NOT NULL,
+    weeks_met INTEGER NOT NULL,
+    sessions_prescribed DOUBLE NOT NULL,
+    sessions_done INTEGER NOT NULL,
+    band_min DOUBLE,
+    trimp_banister DOUBLE,
+    trimp_prescribed DOUBLE,
+    trimp_pct DOUBLE,
+    adherence_pct DOUBLE NOT NULL,
+    params_id VARCHAR NOT NULL
+);
+
+ALTER TABLE sessions ADD COLUMN hr_rest_source VARCHAR;
+ALTER TABLE sessions ADD COLUMN hr_max_source VARCHAR;
+ALTER TABLE sessions ADD COLUMN anchor_valid_from DATE;
+ALTER TABLE sessions ADD COLUMN band_min DOUBLE;
+ALTER TABLE sessions ADD COLUMN qualifies BOOLEAN;
+ALTER TABLE daily_load ADD COLUMN hr_rest_source VARCHAR;
+ALTER TABLE daily_load ADD COLUMN anchor_valid_from DATE;
+ALTER TABLE load_series ADD COLUMN unobserved_treatment VARCHAR;
+ALTER TABLE load_series ADD COLUMN imputed BOOLEAN;
+ALTER TABLE load_series ADD COLUMN acute_unobserved_days INTEGER;
+ALTER TABLE load_series ADD COLUMN chronic_unobserved_days INTEGER;
+"""
+
 # Each entry upgrades from version i to i+1 (index 0: empty database -> 1).
-MIGRATIONS: list[str] = [_V1, _V2]
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 
 RECORDED_TABLES = (
     "participants",
@@ -268,8 +461,25 @@ RECORDED_TABLES = (
     "vendor_activity",
     "accel_epochs",
     "accel_processing",
+    "hr_anchors",
+    "instruments",
+    "symptom_files",
+    "symptoms",
+    "prescriptions",
 )
-DERIVED_TABLES = ("sessions", "daily_load", "load_series", "weekly_dose", "vendor_daily")
+DERIVED_TABLES = (
+    "sessions",
+    "daily_load",
+    "load_series",
+    "weekly_dose",
+    "vendor_daily",
+    "hr_estimates",
+    "symptom_scores",
+    "symptom_exposure",
+    "symptom_days",
+    "adherence",
+    "adherence_summary",
+)
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
