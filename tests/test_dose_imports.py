@@ -36,6 +36,10 @@ import actidose.dose
 import actidose.dose.accel
 import actidose.dose.hr
 import actidose.dose.load
+import actidose.dose.anchors
+import actidose.dose.exposure
+import actidose.dose.adherence
+import actidose.dose.instruments
 loaded = sorted(k for k, v in sys.modules.items() if v is not None)
 print(json.dumps({{"all": loaded, "added": sorted(set(sys.modules) - baseline)}}))
 """

@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,7 +72,19 @@ def participant() -> None:
     """Add, change and list participants (their HR anchors drive every dose)."""
 
 
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
 def _participant_options(f: F) -> F:
+    f = click.option(
+        "--start-date",
+        type=_DATE,
+        help="Day 1 of the arm's prescription (local date, YYYY-MM-DD).",
+    )(f)
     f = click.option("--hr-max", type=float, help="Measured maximum HR, bpm.")(f)
     f = click.option("--hr-rest", type=float, help="Resting HR, bpm.")(f)
     f = click.option("--arm", help="Trial arm, e.g. aerobic or stretching.")(f)
@@ -94,6 +107,7 @@ def participant_add(
     arm: str | None,
     hr_rest: float | None,
     hr_max: float | None,
+    start_date: datetime | None,
 ) -> None:
     """Add a participant. HRmax, when not given, comes from age (Tanaka)."""
     with user_errors():
@@ -103,7 +117,9 @@ def participant_add(
             cfg = load_config(con)
             parts.add(
                 con,
-                parts.Participant(participant_id, tz, sex, birth_year, arm, hr_rest, hr_max),
+                parts.Participant(
+                    participant_id, tz, sex, birth_year, arm, hr_rest, hr_max, _day(start_date)
+                ),
                 hrmax_formula=cfg.hrmax_formula,
             )
             recompute(con)
@@ -117,7 +133,7 @@ def participant_add(
     "--clear",
     "clear",
     multiple=True,
-    type=click.Choice(["sex", "birth-year", "arm", "hr-rest", "hr-max"]),
+    type=click.Choice(["sex", "birth-year", "arm", "hr-rest", "hr-max", "start-date"]),
     help="Remove a value (repeatable).",
 )
 @click.pass_obj
@@ -130,9 +146,12 @@ def participant_update(
     arm: str | None,
     hr_rest: float | None,
     hr_max: float | None,
+    start_date: datetime | None,
     clear: tuple[str, ...],
 ) -> None:
-    """Change a participant; their derived tables are recomputed when an anchor changes."""
+    """Change a participant; their derived tables are recomputed when an anchor, the arm or
+    the start date changes. --hr-rest/--hr-max edit the base version of the anchors (see
+    `participant anchor` for versions from a date)."""
     given = {
         "sex": sex,
         "birth_year": birth_year,
@@ -140,6 +159,7 @@ def participant_update(
         "arm": arm,
         "hr_rest_bpm": hr_rest,
         "hr_max_bpm": hr_max,
+        "start_date": _day(start_date),
     }
     changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     names = {
@@ -148,6 +168,7 @@ def participant_update(
         "hr-max": "hr_max_bpm",
         "sex": "sex",
         "arm": "arm",
+        "start-date": "start_date",
     }
     for c in clear:
         changes[names[c]] = None
@@ -177,8 +198,10 @@ def participant_list(obj: _Ctx, fmt: str) -> None:
     """List participants with their anchors and where each came from."""
     with user_errors(), obj.read() as con:
         cur = con.execute(
-            "SELECT participant_id, sex, birth_year, timezone, arm, hr_rest_bpm, hr_rest_source, "
-            "hr_max_bpm, hr_max_source FROM participants ORDER BY participant_id"
+            "SELECT participant_id, sex, birth_year, timezone, arm, start_date, hr_rest_bpm, "
+            "hr_rest_source, hr_max_bpm, hr_max_source, "
+            "(SELECT count(*) FROM hr_anchors a WHERE a.participant_id = p.participant_id) "
+            "AS anchor_versions FROM participants p ORDER BY participant_id"
         )
         cols = [d[0] for d in cur.description or []]
         click.echo(render(cols, cur.fetchall(), fmt))
@@ -191,12 +214,96 @@ def participant_import(obj: _Ctx, roster: Path) -> None:
     """Add or update participants from a roster CSV (all rows or none).
 
     Columns: participant_id, timezone, and optionally sex, birth_year, arm, hr_rest_bpm,
-    hr_max_bpm."""
+    hr_max_bpm, start_date (YYYY-MM-DD). A column the roster does not have keeps the values
+    stored for participants already there; an empty cell clears a value."""
     with user_errors(), obj.write() as con:
         cfg = load_config(con)
         added, updated = parts.import_roster(con, roster, hrmax_formula=cfg.hrmax_formula)
         recompute(con)
         click.echo(f"{added} added, {updated} updated")
+
+
+@participant.command("anchor")
+@click.argument("participant_id")
+@click.option(
+    "--valid-from",
+    required=True,
+    type=_DATE,
+    help="First local day the version is in force (YYYY-MM-DD).",
+)
+@click.option("--hr-rest", type=float, help="Resting HR from that day, bpm.")
+@click.option("--hr-max", type=float, help="Maximum HR from that day, bpm.")
+@click.option("--note", help="Why, e.g. 'lab test, visit 2'.")
+@click.option("--remove", is_flag=True, help="Remove the version from that day.")
+@click.pass_obj
+def participant_anchor(
+    obj: _Ctx,
+    participant_id: str,
+    valid_from: datetime,
+    hr_rest: float | None,
+    hr_max: float | None,
+    note: str | None,
+    remove: bool,
+) -> None:
+    """Enter (or change, or --remove) a version of the HR anchors in force from a date.
+
+    A value not given in a version is inherited from the version before it; the participant's
+    derived tables are recomputed with the version in force on each day."""
+    day = valid_from.date()
+    with user_errors():
+        if remove and (hr_rest is not None or hr_max is not None or note is not None):
+            raise UsageError(
+                "--remove takes no values", fix="remove the version, then enter a new one"
+            )
+        with obj.write() as con:
+            if remove:
+                parts.remove_anchor(con, participant_id, day)
+            else:
+                parts.add_anchor(
+                    con,
+                    participant_id,
+                    day,
+                    hr_rest_bpm=hr_rest,
+                    hr_max_bpm=hr_max,
+                    note=note,
+                )
+            done = recompute(con, [participant_id])
+        verb = "removed" if remove else "stored"
+        msg = f"{verb} anchors of {participant_id} from {day}"
+        if participant_id in done:
+            msg += " (derived tables recomputed)"
+        click.echo(msg)
+
+
+@participant.command("anchors")
+@click.argument("participant_id")
+@_format_option
+@click.pass_obj
+def participant_anchors(obj: _Ctx, participant_id: str, fmt: str) -> None:
+    """List the versions of a participant's entered HR anchors (base first; an inherited value
+    is marked in the *_inherited columns)."""
+    with user_errors(), obj.read() as con:
+        versions = parts.anchor_versions(con, participant_id)
+        cols = [
+            "valid_from",
+            "hr_rest_bpm",
+            "hr_max_bpm",
+            "hr_rest_inherited",
+            "hr_max_inherited",
+            "note",
+        ]
+        rows = [
+            (
+                "base" if v.valid_from is None else v.valid_from.isoformat(),
+                v.hr_rest_bpm,
+                v.hr_max_bpm,
+                v.hr_rest_inherited,
+                v.hr_max_inherited,
+                v.note,
+            )
+            for v in versions
+        ]
+        click.echo(render(cols, rows, fmt))
 
 
 # --------------------------------------------------------------------------- import
@@ -540,6 +647,12 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
 from .sync_cli import register  # noqa: E402  (the sync commands attach to `main`)
 
 register(main)
+
+from .prescription_cli import register as register_prescription  # noqa: E402
+from .symptoms_cli import register as register_symptoms  # noqa: E402
+
+register_prescription(main)
+register_symptoms(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

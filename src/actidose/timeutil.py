@@ -122,3 +122,69 @@ def local_to_utc(
     utc = np.where(ambiguous, np.where(second_pass, second, first), utc)
     utc = np.where(status == LOCAL_NONEXISTENT, u_before, utc)
     return utc, status
+
+
+def shift_local_days(
+    ts_us: npt.NDArray[np.int64], tz: str, days: npt.ArrayLike
+) -> npt.NDArray[np.int64]:
+    """The instants ``days`` local calendar days before ``ts_us`` (``days < 0``: after).
+
+    Whole days move the local wall-clock date and keep the wall-clock time, across DST
+    changes: 14 days before 10:00 BST on 8 April is 10:00 GMT on 25 March (14 x 24 h less
+    1 h, the day the clocks went forward being 23 h long). The fractional part of ``days``
+    (with the sign of ``days``) is then taken off as elapsed time (``days = 1.5``: one
+    calendar day back, then 12 hours more).
+
+    A shifted wall time that does not exist (in the hour skipped when DST starts) moves
+    forward by the gap (01:30 on the day London skips 01:00-02:00 becomes 02:30 BST); one that
+    occurs twice (the repeated hour when DST ends) takes the first, earlier instant.
+
+    Parameters
+    ----------
+    ts_us : ndarray of int64
+        UTC instants, microseconds since the Unix epoch.
+    tz : str
+        IANA zone whose calendar the days are counted in.
+    days : float or array_like of float
+        Days to go back, broadcast against ``ts_us``; finite.
+
+    Returns
+    -------
+    ndarray of int64
+        UTC instants, microseconds since the Unix epoch, shape of ``ts_us`` and ``days``
+        broadcast together.
+
+    Raises
+    ------
+    UsageError
+        If ``tz`` is unknown or ``days`` is not finite.
+    """
+    ts = np.asarray(ts_us, dtype=np.int64)
+    d = np.asarray(days, dtype=np.float64)
+    if not np.all(np.isfinite(d)):
+        raise UsageError(f"days must be finite, got {days!r}")
+    ts, d = np.broadcast_arrays(ts, d)
+    shape = ts.shape
+    ts, d = ts.reshape(-1), d.reshape(-1)
+    if ts.size == 0:
+        return np.empty(shape, np.int64)
+    whole = np.trunc(d)
+    frac_us = np.round((d - whole) * US_PER_DAY).astype(np.int64)
+    local = ts + utc_offsets_s(ts, tz) * US_PER_S - whole.astype(np.int64) * US_PER_DAY
+    # As in local_to_utc: the offsets in force half a day either side of the wall time are the
+    # candidates (no zone changes its clock twice within 12 hours).
+    half_day = 12 * 3600 * US_PER_S
+    off_before = utc_offsets_s(local - half_day, tz) * US_PER_S
+    off_after = utc_offsets_s(local + half_day, tz) * US_PER_S
+    u_before = local - off_before
+    u_after = local - off_after
+    ok_before = utc_offsets_s(u_before, tz) * US_PER_S == off_before
+    ok_after = utc_offsets_s(u_after, tz) * US_PER_S == off_after
+    # Both valid: ambiguous (or equal), take the earlier. Neither valid: a wall time in a gap;
+    # read with the offset in force before the change it lands the gap's length later.
+    utc = np.where(
+        ok_before & ok_after,
+        np.minimum(u_before, u_after),
+        np.where(ok_after & ~ok_before, u_after, u_before),
+    )
+    return (utc - frac_us).reshape(shape)

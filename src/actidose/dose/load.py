@@ -7,7 +7,8 @@ Inputs are daily load series, one value per calendar day with rest days as 0 (us
 chunks with the state carried equals running it whole.
 
 Non-finite loads raise ``ValueError`` rather than being filled: a day without load is 0, a
-day without *data* is the caller's decision.
+day without *data* is the caller's decision, which :func:`load_models` takes as an explicit
+option (zero, carry-forward decay, or exclusion) and records with its result.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
+from actidose.errors import UsageError
+
 __all__ = [
     "AcwrEwmaResult",
     "AcwrState",
     "FosterResult",
+    "LoadModels",
     "PMCResult",
     "PMCState",
     "acwr_ewma",
@@ -32,6 +36,7 @@ __all__ = [
     "foster_rolling",
     "foster_week",
     "iso_week_start",
+    "load_models",
     "pmc",
 ]
 
@@ -428,3 +433,196 @@ def iso_week_start(days: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
     # 1970-01-01 was a Thursday: weekday (Monday = 0) is (n + 3) mod 7.
     monday = (n - (n + 3) % 7).astype("datetime64[D]")
     return np.where(nat, np.datetime64("NaT", "D"), monday)
+
+
+# --------------------------------------------------------------------------------------------
+# All load models over a series with days without data
+# --------------------------------------------------------------------------------------------
+
+UNOBSERVED_TREATMENTS = ("zero", "decay", "exclude")
+
+
+class LoadModels(NamedTuple):
+    """Output of :func:`load_models`: every load model, one value per day.
+
+    Attributes
+    ----------
+    load : ndarray of float64, shape (n,)
+        The daily load the models saw: 0 on unobserved days under ``'zero'``, NaN there under
+        ``'decay'`` and ``'exclude'``.
+    ctl, atl, tsb : ndarray of float64, shape (n,)
+        Fitness, fatigue and form (:func:`pmc`).
+    acwr_ewma : ndarray of float64, shape (n,)
+        EWMA acute:chronic ratio (:func:`acwr_ewma`).
+    acwr_rolling, acwr_uncoupled : ndarray of float64, shape (n,)
+        Rolling-average ratio, coupled and uncoupled (:func:`acwr_rolling`).
+    monotony, strain : ndarray of float64, shape (n,)
+        Foster monotony and strain over the window ending each day (:func:`foster_rolling`).
+    imputed : ndarray of bool, shape (n,)
+        True where the day's model values did not see a real load (the day is unobserved).
+    acute_unobserved_days, chronic_unobserved_days : ndarray of int64, shape (n,)
+        Unobserved days among the ``acute_days`` / ``chronic_days`` calendar days ending each
+        day (days before the series start are not counted).
+    treatment : str
+        The treatment of unobserved days that made these values.
+    """
+
+    load: FloatArray
+    ctl: FloatArray
+    atl: FloatArray
+    tsb: FloatArray
+    acwr_ewma: FloatArray
+    acwr_rolling: FloatArray
+    acwr_uncoupled: FloatArray
+    monotony: FloatArray
+    strain: FloatArray
+    imputed: npt.NDArray[np.bool_]
+    acute_unobserved_days: npt.NDArray[np.int64]
+    chronic_unobserved_days: npt.NDArray[np.int64]
+    treatment: str
+
+
+def _trailing_count(flag: npt.NDArray[np.bool_], window: int) -> npt.NDArray[np.int64]:
+    """Number of True among the ``window`` days ending each day (within the series)."""
+    cs = np.concatenate([[0], np.cumsum(flag, dtype=np.int64)])
+    end = np.arange(1, flag.size + 1)
+    return (cs[end] - cs[np.maximum(end - window, 0)]).astype(np.int64)
+
+
+def load_models(
+    load: npt.ArrayLike,
+    unobserved: npt.ArrayLike,
+    *,
+    treatment: str = "zero",
+    tau_ctl: float = 42.0,
+    tau_atl: float = 7.0,
+    form: str = "exp",
+    acute_days: int = 7,
+    chronic_days: int = 28,
+    ddof: int = 0,
+    foster_window: int = 7,
+) -> LoadModels:
+    """CTL/ATL/TSB, ACWR (EWMA, rolling coupled and uncoupled), monotony and strain over a
+    daily series in which some days have no data.
+
+    A day without data is not a rest day; ``treatment`` says what the models do with it:
+
+    ``'zero'``
+        The published recurrences: an unobserved day is a day of load 0 (whatever ``load``
+        holds there), and every value is exactly what :func:`pmc`, :func:`acwr_ewma`,
+        :func:`acwr_rolling` and :func:`foster_rolling` give on that series. ``imputed`` marks
+        the unobserved days.
+    ``'decay'``
+        The load of an unobserved day is unknown (NaN in ``load``). CTL, ATL, TSB and the EWMA
+        ratio carry forward, decaying as with zero input, and are flagged ``imputed``; the
+        rolling ratios (coupled and uncoupled), monotony and strain are NaN wherever their
+        window (``chronic_days``, resp. ``foster_window`` days ending that day) holds an
+        unobserved day.
+    ``'exclude'``
+        The models run over the observed days only, as if the series were those days one after
+        another (a recurrence step follows the previous observed day; a rolling window spans
+        that many observed days), and the values go back to their days. Unobserved days are
+        NaN in every model column and in ``load``, and ``imputed``.
+
+    Under every treatment ``acute_unobserved_days`` / ``chronic_unobserved_days`` count the
+    unobserved days in the calendar windows ending each day.
+
+    Parameters
+    ----------
+    load : array_like of float, shape (n,)
+        Daily load, one value per consecutive local day; finite on observed days (rest days
+        0); ignored on unobserved days.
+    unobserved : array_like of bool, shape (n,)
+        True for days without data (``day_status`` 'unobserved').
+    treatment : {'zero', 'decay', 'exclude'}, default 'zero'
+        See above (the ``unobserved_load`` dose parameter).
+    tau_ctl, tau_atl : float, default 42.0 and 7.0
+        PMC time constants, days.
+    form : {'exp', 'inverse'}, default 'exp'
+        PMC gain from tau.
+    acute_days, chronic_days : int, default 7 and 28
+        ACWR windows (EWMA spans and rolling windows), days.
+    ddof : int, default 0
+        Delta degrees of freedom of the monotony SD.
+    foster_window : int, default 7
+        Monotony and strain window, days.
+
+    Returns
+    -------
+    LoadModels
+        Every model column, the ``imputed`` flag, the unobserved-day counts and ``treatment``.
+
+    Raises
+    ------
+    UsageError
+        If ``treatment`` is not one of the three.
+    ValueError
+        If shapes differ or an observed day's load is not finite; as the model functions do
+        for bad windows or time constants.
+    """
+    if treatment not in UNOBSERVED_TREATMENTS:
+        raise UsageError(
+            f"unobserved_load must be one of {', '.join(UNOBSERVED_TREATMENTS)}, not {treatment!r}",
+            fix="zero (rest day), decay (carry forward, flagged) or exclude (observed days only)",
+        )
+    x = np.asarray(load, dtype=np.float64)
+    u = np.asarray(unobserved)
+    if x.ndim != 1 or u.shape != x.shape:
+        raise ValueError(
+            f"load and unobserved must be 1-D of equal length, got {x.shape}, {u.shape}"
+        )
+    if u.dtype != np.bool_:
+        if not np.all(np.isin(u, (0, 1))):
+            raise ValueError("unobserved must hold booleans")
+        u = u.astype(bool)
+    bad = np.flatnonzero(~u & ~np.isfinite(x))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"load must be finite on observed days; load[{i}] = {x[i]}")
+
+    def run(series: FloatArray) -> list[FloatArray]:
+        p = pmc(series, tau_ctl=tau_ctl, tau_atl=tau_atl, form=form)
+        ratio = acwr_ewma(series, acute_n=acute_days, chronic_n=chronic_days).ratio
+        coupled = acwr_rolling(series, acute_days=acute_days, chronic_days=chronic_days)
+        uncoupled = acwr_rolling(
+            series, acute_days=acute_days, chronic_days=chronic_days, coupled=False
+        )
+        mono, strain = foster_rolling(series, window=foster_window, ddof=ddof)
+        return [p.ctl, p.atl, p.tsb, ratio, coupled, uncoupled, mono, strain]
+
+    if treatment == "exclude":
+        seen = np.flatnonzero(~u)
+        cols = []
+        for col in run(x[seen]):
+            full = np.full(x.size, np.nan)
+            full[seen] = col
+            cols.append(full)
+        used = np.where(u, np.nan, x)
+    else:
+        zeroed = np.where(u, 0.0, x)
+        cols = run(zeroed)
+        used = zeroed
+        if treatment == "decay":
+            used = np.where(u, np.nan, x)
+            chronic_gap = _trailing_count(u, chronic_days) > 0
+            foster_gap = _trailing_count(u, foster_window) > 0
+            for j in (4, 5):  # rolling ratios, coupled and uncoupled
+                cols[j] = np.where(chronic_gap, np.nan, cols[j])
+            for j in (6, 7):  # monotony, strain
+                cols[j] = np.where(foster_gap, np.nan, cols[j])
+    ctl, atl, tsb, ratio, coupled, uncoupled, mono, strain = cols
+    return LoadModels(
+        load=used,
+        ctl=ctl,
+        atl=atl,
+        tsb=tsb,
+        acwr_ewma=ratio,
+        acwr_rolling=coupled,
+        acwr_uncoupled=uncoupled,
+        monotony=mono,
+        strain=strain,
+        imputed=u.copy(),
+        acute_unobserved_days=_trailing_count(u, acute_days),
+        chronic_unobserved_days=_trailing_count(u, chronic_days),
+        treatment=treatment,
+    )

@@ -20,16 +20,23 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import __version__
 from ..config import DoseConfig
+from ..dose import adherence as dadh
 from ..dose import hr as dhr
 from ..dose import load as dload
 from ..dose.merge import merge_by_priority, overlap_groups
-from ..timeutil import local_days
+from ..prescription import Prescription
+from ..timeutil import day_start_utc_us, local_days
+from . import study
+from .anchors import DayAnchors, day_anchors, estimates_table
 from .db import transaction
 from .minutes import accel_epochs, combine
-from .participants import Participant, require
+from .participants import require
+from .prescriptions import get as get_prescription
+from .schema import DERIVED_TABLES
 from .write import ts_array
 
 F64 = npt.NDArray[np.float64]
@@ -52,61 +59,32 @@ def _register_params(con: duckdb.DuckDBPyConnection, cfg: DoseConfig) -> None:
     )
 
 
-@dataclass
-class _Anchors:
-    hr_rest: float | None
-    hr_max_day: Any  # callable days -> HRmax array (NaN where unknown)
-    hr_max_source: str | None
-    ab: tuple[float, float] | None  # Banister coefficients, None when sex is unknown
-
-
-def _anchors(p: Participant, cfg: DoseConfig) -> _Anchors:
-    if p.hr_max_bpm is not None:
-        entered = float(p.hr_max_bpm)
-
-        def hr_max_day(days: npt.NDArray[np.datetime64]) -> F64:
-            return np.full(days.shape, entered)
-
-        src: str | None = "entered"
-    elif p.birth_year is not None:
-        formula = dhr.HRMAX_FORMULAS[cfg.hrmax_formula]
-        birth = int(p.birth_year)
-
-        def hr_max_day(days: npt.NDArray[np.datetime64]) -> F64:
-            # Age at the day's date, from the birth year (the roster has no birthday).
-            year = days.astype("datetime64[Y]").astype(np.int64) + 1970
-            return np.asarray(formula((year - birth).astype(np.float64)), dtype=np.float64)
-
-        src = cfg.hrmax_formula
-    else:
-
-        def hr_max_day(days: npt.NDArray[np.datetime64]) -> F64:
-            return np.full(days.shape, np.nan)
-
-        src = None
-    ab = dhr.banister_coefficients(p.sex, cfg.trimp_preset) if p.sex else None
-    return _Anchors(p.hr_rest_bpm, hr_max_day, src, ab)
-
-
 def _per_sample_load(
-    bpm: F64, dt_s: F64, hr_max: F64, an: _Anchors, cfg: DoseConfig
+    bpm: F64, dt_s: F64, rest: F64, hr_max: F64, ab: tuple[float, float] | None, cfg: DoseConfig
 ) -> tuple[F64, F64, F64, F64]:
-    """Per-sample Banister and Edwards TRIMP contributions and moderate / vigorous minutes
-    (NaN where an anchor the metric needs is unknown)."""
+    """Per-sample Banister and Edwards TRIMP contributions and moderate / vigorous minutes,
+    with the anchors in force at each sample (NaN where an anchor the metric needs is unknown)."""
     n = bpm.size
     nan = np.full(n, np.nan)
+    if n == 0:
+        return nan, nan, nan, nan
     have_max = np.isfinite(hr_max)
-    if an.hr_rest is not None and an.ab is not None and have_max.all() and n:
-        a, b = an.ab
-        ban = dhr.banister_trimp(bpm, dt_s, an.hr_rest, hr_max, a=a, b=b).per_sample
+    have_both = have_max & np.isfinite(rest)
+    # Kernels see placeholder anchors where unknown; those samples are masked to NaN after.
+    safe_max = np.where(have_max, hr_max, 190.0)
+    safe_rest = np.where(have_both, rest, 60.0)
+    if ab is not None and have_both.any():
+        a, b = ab
+        ban = dhr.banister_trimp(bpm, dt_s, safe_rest, safe_max, a=a, b=b).per_sample
+        ban = np.where(have_both, ban, np.nan)
     else:
         ban = nan
-    edw = dhr.edwards_trimp(bpm, dt_s, hr_max).per_sample if have_max.all() and n else nan
-    if have_max.all() and n and (an.hr_rest is not None or cfg.intensity_scheme == "hrmax"):
-        rest = an.hr_rest if an.hr_rest is not None else 0.0
-        cls = dhr.intensity_class(bpm, rest, hr_max, scheme=cfg.intensity_scheme)
-        mod = np.where(cls == 1, dt_s / 60.0, 0.0)
-        vig = np.where(cls == 2, dt_s / 60.0, 0.0)
+    edw = np.where(have_max, dhr.edwards_trimp(bpm, dt_s, safe_max).per_sample, np.nan)
+    need = have_both if cfg.intensity_scheme == "hrr" else have_max
+    if need.any():
+        cls = dhr.intensity_class(bpm, safe_rest, safe_max, scheme=cfg.intensity_scheme)
+        mod = np.where(need, np.where(cls == 1, dt_s / 60.0, 0.0), np.nan)
+        vig = np.where(need, np.where(cls == 2, dt_s / 60.0, 0.0), np.nan)
     else:
         mod = vig = nan
     return ban, edw, mod, vig
@@ -133,11 +111,42 @@ def _source_ranks(
     return {int(r[0]): i for i, r in enumerate(sorted(rows, key=key))}
 
 
-def _sum_or_nan(idx: npt.NDArray[np.int64], values: F64, n: int) -> F64:
-    """Per-day sums; NaN for every day when the metric could not be computed at all."""
+def _day_sums(idx: npt.NDArray[np.int64], values: F64, n: int) -> F64:
+    """Per-day sums of per-sample values. NaN for every day when the metric could not be
+    computed at all; NaN for a day whose samples all lack it (e.g. before an anchor was known);
+    0 for a day without samples."""
     if values.size == 0 or np.isnan(values).all():
         return np.full(n, np.nan)
-    return dload.daily_sum(idx, np.nan_to_num(values), n)
+    out = dload.daily_sum(idx, np.nan_to_num(values), n)
+    has = np.bincount(idx, minlength=n)[:n] > 0
+    known = np.bincount(idx, weights=np.isfinite(values), minlength=n)[:n] > 0
+    return np.where(has & ~known, np.nan, out)
+
+
+@dataclass
+class DoseDays:
+    """What the study layer (:mod:`actidose.storage.study`) needs from one participant's
+    dose computation, in memory: the merged samples, counted sessions and per-day series."""
+
+    tz: str
+    days: npt.NDArray[np.datetime64]
+    bounds_us: npt.NDArray[np.int64]  # UTC midnights, days.size + 1
+    status: npt.NDArray[np.str_]
+    ts_us: npt.NDArray[np.int64]  # merged HR samples
+    hold_s: F64
+    ban: F64  # per-sample Banister TRIMP
+    minute_us: npt.NDArray[np.int64]
+    minute_mod_s: F64
+    minute_vig_s: F64
+    sess_start_us: npt.NDArray[np.int64]  # counted sessions
+    sess_day: npt.NDArray[np.datetime64]
+    sess_ban: F64
+    sess_edw: F64
+    sess_band_min: F64
+    sess_qualifies: npt.NDArray[np.bool_]
+    daily: pa.Table
+    series: pa.Table
+    ab: tuple[float, float] | None
 
 
 def compute_participant(
@@ -145,7 +154,6 @@ def compute_participant(
 ) -> dict[str, pa.Table]:
     """The derived tables of one participant, as Arrow tables (not yet written)."""
     p = require(con, participant_id)
-    an = _anchors(p, cfg)
     tz = p.timezone
     ok = "s.status IN ('imported', 'salvaged')"
     smp = con.execute(
@@ -163,12 +171,18 @@ def compute_participant(
         f"WHERE a.participant_id = ? AND {ok} ORDER BY a.start_ts, a.source_id, a.idx",
         [participant_id],
     ).fetchall()
-    has_allday = bool(
-        con.execute(
-            f"SELECT count(*) FROM sources s WHERE participant_id = ? AND {ok} AND kind = 'allday'",
-            [participant_id],
-        ).fetchone()[0]  # type: ignore[index]
+    allday_ids = np.array(
+        [
+            r[0]
+            for r in con.execute(
+                f"SELECT source_id FROM sources s WHERE participant_id = ? AND {ok} "
+                "AND kind = 'allday'",
+                [participant_id],
+            ).fetchall()
+        ],
+        np.int64,
     )
+    has_allday = allday_ids.size > 0
 
     # --- all HR of the participant as one series, each instant from the best source ---
     rank = _source_ranks(con, participant_id, cfg)
@@ -186,24 +200,52 @@ def compute_participant(
         dhr.sample_durations(t_s, max_gap_s=cfg.coverage_gap_s).dt_s if ts_all.size else np.empty(0)
     )
     days_all = local_days(ts_all, tz)
-    hrmax_all = an.hr_max_day(days_all)
-    ban_all, _edw_all, mod_all, vig_all = _per_sample_load(bpm_all, dt, hrmax_all, an, cfg)
+    acc = accel_epochs(con, participant_id, cfg)
+    acc_days = local_days(acc.start_us, tz) if acc is not None else np.empty(0, "datetime64[D]")
+    act_days = local_days(np.array([a[2] for a in acts], np.int64), tz)
+
+    # --- the day grid: every local day from the first to the last with data ---
+    candidates = [d for d in (days_all, act_days, acc_days) if d.size]
+    if not candidates:
+        out: dict[str, pa.Table] = {}
+        only_vendor = _vendor_daily(con, participant_id, tz, cfg)
+        if only_vendor is not None:
+            out["vendor_daily"] = only_vendor
+        out.update(study.study_tables(con, p, cfg, None))
+        return out
+    d0 = min(d.min() for d in candidates)
+    d1 = max(d.max() for d in candidates)
+    n = int((d1 - d0).astype(np.int64)) + 1
+    days = d0 + np.arange(n)
+    bounds = day_start_utc_us(d0 + np.arange(n + 1), tz)
+    idx_all = (days_all - d0).astype(np.int64)
+
+    # --- anchors in force on each day, then per-sample dose with them ---
+    an = day_anchors(con, p, cfg, days, bounds, ts_all, bpm_all, np.isin(sid_all, allday_ids))
+    rest_all, max_all = an.rest[idx_all], an.max[idx_all]
+    ban_all, _edw_all, mod_all, vig_all = _per_sample_load(
+        bpm_all, dt, rest_all, max_all, an.ab, cfg
+    )
+    presc = get_prescription(con, p.arm) if p.arm else None
 
     # --- sessions, each from its own source's samples within [start, end] ---
     sess_rows: dict[str, list[Any]] = {k: [] for k in _SESSION_COLS}
-    for source_id, idx, start_us, end_us, sport, sub_sport, timer_s in acts:
+    for (source_id, idx, start_us, end_us, sport, sub_sport, timer_s), day in zip(
+        acts, act_days, strict=True
+    ):
         lo = np.searchsorted(sid_src, source_id, "left")
         hi = np.searchsorted(sid_src, source_id, "right")
         s_ts = ts_src[lo:hi]
         a = lo + np.searchsorted(s_ts, start_us, "left")
         b = lo + np.searchsorted(s_ts, end_us, "right")
         st, sb = ts_src[a:b], bpm_src[a:b]
-        day = local_days(np.array([start_us], np.int64), tz)
-        hmax = an.hr_max_day(np.repeat(day, sb.size))
+        k = int((day - d0).astype(np.int64))
         if sb.size:
             sdt = dhr.sample_durations(st / 1e6, max_gap_s=cfg.max_gap_s).dt_s
-            ban, edw, mod, vig = _per_sample_load(sb, sdt, hmax, an, cfg)
-            vals = [float(np.sum(ban)), float(np.sum(edw)), float(np.sum(mod)), float(np.sum(vig))]
+            ban, edw, mod, vig = _per_sample_load(
+                sb, sdt, np.full(sb.size, an.rest[k]), np.full(sb.size, an.max[k]), an.ab, cfg
+            )
+            vals = [_nansum(ban), _nansum(edw), _nansum(mod), _nansum(vig)]
             hr_mean, hr_peak, cover = float(sb.mean()), float(sb.max()), float(sdt.sum())
         else:
             vals = [np.nan] * 4
@@ -216,7 +258,7 @@ def compute_participant(
             int(source_id),
             int(start_us),
             int(end_us),
-            day[0],
+            day,
             sport,
             sub_sport,
             duration,
@@ -225,51 +267,59 @@ def compute_participant(
             hr_mean,
             hr_peak,
             *vals,
-            an.hr_rest,
-            float(an.hr_max_day(day)[0]),
+            _f(an.rest[k]),
+            _f(an.max[k]),
             cfg.params_id,
+            an.rest_source[k],
+            an.max_source[k],
+            an.valid_from[k],
         ]
-        for k, v in zip(_SESSION_COLS, row, strict=True):
-            sess_rows[k].append(v)
+        for col, v in zip(_SESSION_COLS, row, strict=True):
+            sess_rows[col].append(v)
 
     def window_dose(a: int, b: int) -> list[float]:
         """Dose of the merged samples ``a:b`` as one session: their own step function, so the
-        last sample holds the median interval, not until the next day's first sample."""
+        last sample holds the median interval, not until the next day's first sample. Also the
+        minutes in the prescription's band and the mean HR."""
         if b <= a:
-            return [np.nan] * 4
+            return [np.nan] * 6
         wdt = dhr.sample_durations(ts_all[a:b] / 1e6, max_gap_s=cfg.max_gap_s).dt_s
-        parts = _per_sample_load(bpm_all[a:b], wdt, hrmax_all[a:b], an, cfg)
-        return [float(np.sum(x)) for x in parts]
+        parts = _per_sample_load(bpm_all[a:b], wdt, rest_all[a:b], max_all[a:b], an.ab, cfg)
+        band = np.nan
+        if presc is not None and presc.band_scheme is not None:
+            secs = dadh.band_seconds(
+                bpm_all[a:b],
+                wdt,
+                rest_all[a:b],
+                max_all[a:b],
+                scheme=presc.band_scheme,
+                low=presc.band_low,
+                high=presc.band_high,
+            )
+            band = _nansum(secs) / 60.0
+        return [*(_nansum(x) for x in parts), band, float(np.mean(bpm_all[a:b]))]
 
     _link_sessions(sess_rows, rank, ts_all, sid_all, window_dose)
-    acc = accel_epochs(con, participant_id, cfg)
-    acc_days = local_days(acc.start_us, tz) if acc is not None else np.empty(0, "datetime64[D]")
+    hr_mean_dose = np.array(sess_rows.pop("dose_hr_mean"), np.float64)
     counted = np.array(sess_rows["counted"], bool)
     sess_days = np.array(sess_rows["day"], "datetime64[D]")
-    if ts_all.size == 0 and sess_days.size == 0 and acc_days.size == 0:
-        only_vendor = _vendor_daily(con, participant_id, tz, cfg)
-        return {} if only_vendor is None else {"vendor_daily": only_vendor}
-    candidates = [d for d in (days_all, sess_days, acc_days) if d.size]
-    d0 = min(d.min() for d in candidates)
-    d1 = max(d.max() for d in candidates)
-    n = int((d1 - d0).astype(np.int64)) + 1
-    days = d0 + np.arange(n)
-    idx_all = (days_all - d0).astype(np.int64)
+    qualifies = _qualify(presc, sess_rows, sess_days - d0, hr_mean_dose, an)
+    sess_rows["qualifies"] = [
+        bool(q) if c else None for q, c in zip(qualifies, counted, strict=True)
+    ]
+
     # Daily totals count each exercise once: the primary session of each linked group, with the
     # dose of the merged (best-source) samples over the group's time range.
     idx_sess = (sess_days[counted] - d0).astype(np.int64)
-
     n_sess = np.bincount(idx_sess, minlength=n).astype(np.int32)
     s_ban = np.array(sess_rows["dose_trimp_banister"], np.float64)[counted]
     s_edw = np.array(sess_rows["dose_trimp_edwards"], np.float64)[counted]
-    trimp_ban = _sum_or_nan(idx_sess, s_ban, n) if s_ban.size else np.zeros(n)
-    trimp_edw = _sum_or_nan(idx_sess, s_edw, n) if s_edw.size else np.zeros(n)
-    if np.isnan(s_ban).all() and s_ban.size:
-        trimp_ban = np.full(n, np.nan)
-    trimp_allday = _sum_or_nan(idx_all, ban_all, n)
+    trimp_ban = _day_sums(idx_sess, s_ban, n) if s_ban.size else np.zeros(n)
+    trimp_edw = _day_sums(idx_sess, s_edw, n) if s_edw.size else np.zeros(n)
+    trimp_allday = _day_sums(idx_all, ban_all, n)
     hr_minutes = dload.daily_sum(idx_all, dt / 60.0, n)
-    hr_mod = _sum_or_nan(idx_all, mod_all, n)
-    hr_vig = _sum_or_nan(idx_all, vig_all, n)
+    hr_mod = _day_sums(idx_all, mod_all, n)
+    hr_vig = _day_sums(idx_all, vig_all, n)
     mins = combine(ts_all, mod_all * 60.0, vig_all * 60.0, cov, acc, tz, d0, n)
     mod_min, vig_min, coverage = mins.mod_min, mins.vig_min, mins.coverage_min
     valid_wear = mins.wear_min >= cfg.valid_wear_h * 60.0  # NaN (no accelerometer) -> False
@@ -279,7 +329,6 @@ def compute_participant(
     else:
         # Activity files only: no file on a day inside the range means no exercise that day.
         status = np.full(n, "observed")
-    hrmax_days = an.hr_max_day(days)
     pid_col = pa.array([participant_id] * n, pa.string())
     params = pa.array([cfg.params_id] * n, pa.string())
     daily = pa.table(
@@ -310,9 +359,11 @@ def compute_participant(
             ),
             "coverage_min": coverage,
             "day_status": pa.array(status.tolist(), pa.string()),
-            "hr_rest_bpm": pa.array([an.hr_rest] * n, pa.float64()),
-            "hr_max_bpm": hrmax_days,
-            "hr_max_source": pa.array([an.hr_max_source] * n, pa.string()),
+            "hr_rest_bpm": an.rest,
+            "hr_rest_source": pa.array(an.rest_source.tolist(), pa.string()),
+            "hr_max_bpm": an.max,
+            "hr_max_source": pa.array(an.max_source.tolist(), pa.string()),
+            "anchor_valid_from": pa.array(an.valid_from),
             "params_id": params,
         }
     )
@@ -320,30 +371,35 @@ def compute_participant(
     metric = {"trimp_banister": trimp_ban, "trimp_edwards": trimp_edw}.get(
         cfg.load_metric, trimp_allday
     )
-    load = np.nan_to_num(metric)
-    pmc = dload.pmc(load, tau_ctl=cfg.tau_ctl, tau_atl=cfg.tau_atl, form=cfg.pmc_form)
-    acwr = dload.acwr_ewma(load, acute_n=cfg.acwr_acute_days, chronic_n=cfg.acwr_chronic_days)
-    roll = dload.acwr_rolling(
-        load, acute_days=cfg.acwr_acute_days, chronic_days=cfg.acwr_chronic_days, coupled=True
+    lm = dload.load_models(
+        np.nan_to_num(metric),
+        status == "unobserved",
+        treatment=cfg.unobserved_load,
+        tau_ctl=cfg.tau_ctl,
+        tau_atl=cfg.tau_atl,
+        form=cfg.pmc_form,
+        acute_days=cfg.acwr_acute_days,
+        chronic_days=cfg.acwr_chronic_days,
+        ddof=cfg.foster_ddof,
     )
-    unc = dload.acwr_rolling(
-        load, acute_days=cfg.acwr_acute_days, chronic_days=cfg.acwr_chronic_days, coupled=False
-    )
-    monotony, strain = dload.foster_rolling(load, window=7, ddof=cfg.foster_ddof)
     series = pa.table(
         {
             "participant_id": pid_col,
             "day": pa.array(days),
-            "load": load,
-            "ctl": pmc.ctl,
-            "atl": pmc.atl,
-            "tsb": pmc.tsb,
-            "acwr_ewma": acwr[0],
-            "acwr_rolling": roll,
-            "acwr_uncoupled": unc,
-            "monotony": monotony,
-            "strain": strain,
+            "load": lm.load,
+            "ctl": lm.ctl,
+            "atl": lm.atl,
+            "tsb": lm.tsb,
+            "acwr_ewma": lm.acwr_ewma,
+            "acwr_rolling": lm.acwr_rolling,
+            "acwr_uncoupled": lm.acwr_uncoupled,
+            "monotony": lm.monotony,
+            "strain": lm.strain,
             "day_status": pa.array(status.tolist(), pa.string()),
+            "unobserved_treatment": pa.array([cfg.unobserved_load] * n, pa.string()),
+            "imputed": pa.array(np.asarray(lm.imputed, bool)),
+            "acute_unobserved_days": np.asarray(lm.acute_unobserved_days, np.int32),
+            "chronic_unobserved_days": np.asarray(lm.chronic_unobserved_days, np.int32),
             "params_id": params,
         }
     )
@@ -368,16 +424,8 @@ def compute_participant(
             ),
             "sessions": w_sess,
             "session_min": np.bincount(sess_week, weights=s_dur / 60.0, minlength=m),
-            "trimp_banister": (
-                np.full(m, np.nan)
-                if np.isnan(trimp_ban).all()
-                else np.bincount(widx, weights=np.nan_to_num(trimp_ban), minlength=m)
-            ),
-            "trimp_edwards": (
-                np.full(m, np.nan)
-                if np.isnan(trimp_edw).all()
-                else np.bincount(widx, weights=np.nan_to_num(trimp_edw), minlength=m)
-            ),
+            "trimp_banister": _week_sums(widx, trimp_ban, m),
+            "trimp_edwards": _week_sums(widx, trimp_edw, m),
             "mod_min": np.full(m, np.nan) if no_minutes else w_mod,
             "vig_min": np.full(m, np.nan) if no_minutes else w_vig,
             "who_equiv_min": np.full(m, np.nan) if no_minutes else who,
@@ -404,18 +452,95 @@ def compute_participant(
                 ts_array(np.array(v, np.int64))
                 if c in ("start_ts", "end_ts")
                 else pa.array(np.array(v, "datetime64[D]"))
-                if c == "day"
+                if c in ("day", "anchor_valid_from")
                 else pa.array(v, _SESSION_TYPES[c])
             )
             for c, v in sess_rows.items()
         }
     )
     assert sessions.num_rows == n_sessions
-    out = {"sessions": sessions, "daily_load": daily, "load_series": series, "weekly_dose": weekly}
+    out = {
+        "sessions": sessions,
+        "daily_load": daily,
+        "load_series": series,
+        "weekly_dose": weekly,
+        "hr_estimates": estimates_table(participant_id, days, an, cfg.params_id),
+    }
     vendor = _vendor_daily(con, participant_id, tz, cfg)
     if vendor is not None:
         out["vendor_daily"] = vendor
+    start_all = np.array(sess_rows["start_ts"], np.int64)
+    dd = DoseDays(
+        tz=tz,
+        days=days,
+        bounds_us=bounds,
+        status=status,
+        ts_us=ts_all,
+        hold_s=dt,
+        ban=ban_all,
+        minute_us=mins.minute_us,
+        minute_mod_s=mins.minute_mod_s,
+        minute_vig_s=mins.minute_vig_s,
+        sess_start_us=start_all[counted],
+        sess_day=sess_days[counted],
+        sess_ban=s_ban,
+        sess_edw=s_edw,
+        sess_band_min=np.array(sess_rows["band_min"], np.float64)[counted],
+        sess_qualifies=qualifies[counted],
+        daily=daily,
+        series=series,
+        ab=an.ab,
+    )
+    out.update(study.study_tables(con, p, cfg, dd))
     return out
+
+
+def _f(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _nansum(x: F64) -> float:
+    """Sum ignoring NaN; NaN when every value is NaN."""
+    return float(np.nansum(x)) if x.size and not np.isnan(x).all() else np.nan
+
+
+def _week_sums(widx: npt.NDArray[np.int64], per_day: F64, m: int) -> F64:
+    if np.isnan(per_day).all():
+        return np.full(m, np.nan)
+    out = np.bincount(widx, weights=np.nan_to_num(per_day), minlength=m)
+    known = np.bincount(widx, weights=np.isfinite(per_day), minlength=m) > 0
+    return np.where(known, out, np.nan)
+
+
+def _qualify(
+    presc: Prescription | None,
+    rows: dict[str, list[Any]],
+    day_idx: npt.NDArray[np.timedelta64],
+    hr_mean: F64,
+    an: DayAnchors,
+) -> npt.NDArray[np.bool_]:
+    """Whether each session counts towards the participant's prescription (False without one)."""
+    k = len(rows["session_id"])
+    if presc is None or k == 0:
+        return np.zeros(k, bool)
+    minutes = np.array(rows["duration_s"], np.float64) / 60.0
+    long_enough = minutes >= presc.min_session_min
+    if presc.qualify == "duration":
+        return long_enough
+    if presc.qualify == "band_minutes":
+        band = np.array([np.nan if v is None else v for v in rows["band_min"]], np.float64)
+        return np.nan_to_num(band) >= presc.min_session_min
+    i = day_idx.astype(np.int64)
+    assert presc.band_scheme is not None
+    inside = dadh.in_band(
+        hr_mean,
+        an.rest[i],
+        an.max[i],
+        scheme=presc.band_scheme,
+        low=presc.band_low,
+        high=presc.band_high,
+    )
+    return long_enough & np.asarray(inside, bool)
 
 
 def _link_sessions(
@@ -455,7 +580,14 @@ def _link_sessions(
             rows["dose_sources"][m] = used if primary else None
 
 
-_DOSE_COLS = ("dose_trimp_banister", "dose_trimp_edwards", "dose_hr_mod_min", "dose_hr_vig_min")
+_DOSE_COLS = (
+    "dose_trimp_banister",
+    "dose_trimp_edwards",
+    "dose_hr_mod_min",
+    "dose_hr_vig_min",
+    "band_min",
+    "dose_hr_mean",  # used for the prescription's rule, not stored
+)
 _LINK_COLS = ("duplicate_of", "counted", *_DOSE_COLS, "dose_sources")
 
 _SESSION_COLS = (
@@ -479,6 +611,9 @@ _SESSION_COLS = (
     "hr_rest_bpm",
     "hr_max_bpm",
     "params_id",
+    "hr_rest_source",
+    "hr_max_source",
+    "anchor_valid_from",
 )
 _SESSION_TYPES: dict[str, pa.DataType] = {
     "session_id": pa.int64(),
@@ -505,9 +640,13 @@ _SESSION_TYPES: dict[str, pa.DataType] = {
     "dose_hr_mod_min": pa.float64(),
     "dose_hr_vig_min": pa.float64(),
     "dose_sources": pa.string(),
+    "hr_rest_source": pa.string(),
+    "hr_max_source": pa.string(),
+    "band_min": pa.float64(),
+    "qualifies": pa.bool_(),
 }
 
-DERIVED = ("sessions", "daily_load", "load_series", "weekly_dose", "vendor_daily")
+DERIVED = DERIVED_TABLES
 
 #: How a vendor kind's values combine within a day (anything else is summed).
 _VENDOR_MEAN_KINDS = ("resting_hr_bpm", "hrv_sdnn_ms")
@@ -573,6 +712,16 @@ def _vendor_daily(
     )
 
 
+def _nan_to_null(table: pa.Table) -> pa.Table:
+    """NaN is how the kernels say "not known"; in SQL that is NULL (so ``IS NULL``, ``avg``
+    and ``count`` behave as users expect)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_floating(f.type):
+            col = table.column(i)
+            table = table.set_column(i, f, pc.if_else(pc.is_nan(col), None, col))
+    return table
+
+
 def recompute(
     con: duckdb.DuckDBPyConnection,
     participant_ids: list[str] | None = None,
@@ -600,7 +749,7 @@ def recompute(
             for name in DERIVED:
                 con.execute(f"DELETE FROM {name} WHERE participant_id = ?", [pid])
                 if name in tables:
-                    con.register("_derived", tables[name])
+                    con.register("_derived", _nan_to_null(tables[name]))
                     try:
                         cols = ", ".join(tables[name].column_names)
                         con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _derived")

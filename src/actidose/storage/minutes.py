@@ -13,7 +13,7 @@ With one source only, the combined minutes equal that source's minutes exactly.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -107,6 +107,11 @@ class DayMinutes:
     acc_bout_min: dict[int, F64]
     acc_enmo_mean_mg: F64
     wear_min: F64
+    # Per UTC minute of the stretches with data (for windows that do not follow day bounds):
+    # the minute's start, and its combined moderate / vigorous seconds (NaN: not computable).
+    minute_us: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    minute_mod_s: F64 = field(default_factory=lambda: np.empty(0))
+    minute_vig_s: F64 = field(default_factory=lambda: np.empty(0))
 
 
 def _spread(t_us: I64, hold_s: F64, m0: int, n_min: int) -> F64:
@@ -241,6 +246,7 @@ def combine(
         mvpa = a_mvpa if hr_mvpa is None else np.maximum(hr_mvpa, a_mvpa)
         vig = a_vig if hr_v is None else np.maximum(hr_v, a_vig)
         mod_day, vig_day = per_day(mvpa - vig) / 60.0, per_day(vig) / 60.0
+        m_mod, m_vig = mvpa - vig, vig
     else:
         acc_out = dict(
             acc_light_min=nan_day,
@@ -253,6 +259,16 @@ def combine(
         )
         if hr_mvpa is None or hr_v is None:
             mod_day = vig_day = nan_day
+            m_mod = m_vig = np.full(n_min, np.nan)
         else:
             mod_day, vig_day = per_day(hr_mvpa - hr_v) / 60.0, per_day(hr_v) / 60.0
-    return DayMinutes(mod_day, vig_day, per_day(cov) / 60.0, **acc_out)
+            m_mod, m_vig = hr_mvpa - hr_v, hr_v
+    return DayMinutes(
+        mod_day,
+        vig_day,
+        per_day(cov) / 60.0,
+        **acc_out,
+        minute_us=minute_abs * US_MIN,
+        minute_mod_s=m_mod,
+        minute_vig_s=m_vig,
+    )

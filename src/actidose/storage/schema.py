@@ -414,6 +414,7 @@ CREATE TABLE adherence (                                 -- derived: participant
     trimp_banister DOUBLE,
     trimp_prescribed DOUBLE,
     trimp_pct DOUBLE,
+    trimp_prescribed_source VARCHAR, -- 'prescribed' (the file), 'band_midpoint' or NULL
     adherence_pct DOUBLE NOT NULL,   -- 100 * min(done / prescribed, 1)
     params_id VARCHAR NOT NULL
 );
@@ -432,6 +433,7 @@ CREATE TABLE adherence_summary (                         -- derived: participant
     trimp_banister DOUBLE,
     trimp_prescribed DOUBLE,
     trimp_pct DOUBLE,
+    trimp_prescribed_source VARCHAR,
     adherence_pct DOUBLE NOT NULL,
     params_id VARCHAR NOT NULL
 );
@@ -443,6 +445,7 @@ ALTER TABLE sessions ADD COLUMN band_min DOUBLE;
 ALTER TABLE sessions ADD COLUMN qualifies BOOLEAN;
 ALTER TABLE daily_load ADD COLUMN hr_rest_source VARCHAR;
 ALTER TABLE daily_load ADD COLUMN anchor_valid_from DATE;
+ALTER TABLE load_series ALTER COLUMN load DROP NOT NULL;  -- NULL: not known (unobserved day)
 ALTER TABLE load_series ADD COLUMN unobserved_treatment VARCHAR;
 ALTER TABLE load_series ADD COLUMN imputed BOOLEAN;
 ALTER TABLE load_series ADD COLUMN acute_unobserved_days INTEGER;
