@@ -24,9 +24,12 @@ from .cli_errors import user_errors
 from .errors import UsageError
 from .output import FORMATS, render
 from .pipeline import STATUSES, ImportSummary, import_paths
+from .prescription import read_prescriptions
 from .storage import participants as parts
 from .storage.db import connect, fetch_arrow, resolve_db_path
 from .storage.derive import load_config, recompute, save_config
+from .storage.prescriptions import save as save_prescriptions
+from .storage.symptoms import import_file as import_symptoms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -605,7 +608,8 @@ def recompute_cmd(
 @click.option("--seed", type=int, default=2024, show_default=True)
 @click.pass_obj
 def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) -> None:
-    """Make an example study (FIT files), import it and print the weekly dose."""
+    """Make an example study (FIT files, symptom ratings, prescriptions), import it and print
+    the weekly dose and adherence."""
     from .demo import make_study
 
     with user_errors():
@@ -626,6 +630,17 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
                     if summary.count(st)
                 )
                 click.echo(f"{pid}: {counts}")
+            assert study.ratings is not None and study.prescriptions is not None
+            save_prescriptions(
+                con,
+                read_prescriptions(study.prescriptions),
+                str(study.prescriptions.resolve()),
+            )
+            rated = import_symptoms(con, study.ratings)
+            click.echo(
+                f"ratings: {rated.n_values} item values from {study.ratings.name}, "
+                f"prescriptions: {study.prescriptions.name}"
+            )
             recompute(con)
             cur = con.execute(
                 "SELECT w.participant_id, p.arm, w.week_start, w.sessions, "
@@ -636,9 +651,16 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
             )
             cols = [d[0] for d in cur.description or []]
             click.echo(render(cols, cur.fetchall(), "table"))
+            cur = con.execute(
+                "SELECT participant_id, arm, sessions_done, sessions_prescribed, "
+                "round(adherence_pct, 1) AS adherence_pct, round(trimp_pct, 1) AS trimp_pct "
+                "FROM adherence_summary ORDER BY participant_id"
+            )
+            click.echo("\nadherence to the prescription:")
+            click.echo(render([d[0] for d in cur.description or []], cur.fetchall(), "table"))
         click.echo(
             f"database: {resolve_db_path(obj.db)}  (try: actidose query "
-            '"select * from load_series limit 10")'
+            '"select * from symptom_exposure limit 10")'
         )
         if worst:
             sys.exit(worst)

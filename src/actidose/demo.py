@@ -22,6 +22,24 @@ class Study:
     roster: Path
     participants: dict[str, Path] = field(default_factory=dict)
     n_files: int = 0
+    ratings: Path | None = None  # long CSV: PHQ-9 at visits, a daily mood rating
+    prescriptions: Path | None = None  # TOML: each arm's prescribed dose
+
+
+PRESCRIPTIONS = """\
+# The demo trial's prescriptions (see docs/study.md)
+[arms.aerobic]
+weeks = {weeks}
+sessions_per_week = 3
+min_session_min = 30
+intensity = {{ scheme = "hrr", low = 0.60, high = 0.80 }}
+
+[arms.stretching]
+weeks = {weeks}
+sessions_per_week = 3
+min_session_min = 25
+qualify = "duration"
+"""
 
 
 def _session_hr(
@@ -52,6 +70,7 @@ def make_study(folder: Path, *, n_participants: int = 6, weeks: int = 6, seed: i
     folder.mkdir(parents=True, exist_ok=True)
     study = Study(folder / "roster.csv")
     rows = []
+    ratings: list[list[object]] = []
     for i in range(n_participants):
         pid = f"P{i + 1:03d}"
         arm = "aerobic" if i % 2 == 0 else "stretching"
@@ -61,12 +80,13 @@ def make_study(folder: Path, *, n_participants: int = 6, weeks: int = 6, seed: i
         rest = float(rng.integers(54, 72))
         hrmax_true = 208 - 0.7 * (2024 - birth_year) + rng.normal(0, 4)
         hr_max_entered = round(hrmax_true) if i % 2 == 0 else None
-        rows.append([pid, sex, birth_year, tz, arm, rest, hr_max_entered or ""])
+        rows.append([pid, sex, birth_year, tz, arm, rest, hr_max_entered or "", START.isoformat()])
         pdir = folder / pid
         pdir.mkdir(exist_ok=True)
         study.participants[pid] = pdir
         serial = 3_900_000_000 + i
         adherence = rng.uniform(0.6, 1.0)
+        ratings.extend(_ratings(rng, pid, tz, weeks, arm, adherence))
         for w in range(weeks):
             days = sorted(rng.choice(7, size=3, replace=False).tolist())
             for d in days:
@@ -124,7 +144,50 @@ def make_study(folder: Path, *, n_participants: int = 6, weeks: int = 6, seed: i
     with study.roster.open("w", newline="") as fp:
         out = csv.writer(fp)
         out.writerow(
-            ["participant_id", "sex", "birth_year", "timezone", "arm", "hr_rest_bpm", "hr_max_bpm"]
+            [
+                "participant_id",
+                "sex",
+                "birth_year",
+                "timezone",
+                "arm",
+                "hr_rest_bpm",
+                "hr_max_bpm",
+                "start_date",
+            ]
         )
         out.writerows(rows)
+    study.ratings = folder / "ratings.csv"
+    with study.ratings.open("w", newline="") as fp:
+        out = csv.writer(fp)
+        out.writerow(["participant_id", "timestamp", "instrument", "item", "value"])
+        out.writerows(ratings)
+    study.prescriptions = folder / "arms.toml"
+    study.prescriptions.write_text(PRESCRIPTIONS.format(weeks=weeks))
     return study
+
+
+def _ratings(
+    rng: np.random.Generator, pid: str, tz: str, weeks: int, arm: str, adherence: float
+) -> list[list[object]]:
+    """PHQ-9 at the baseline visit and every two weeks (10:00 local, with the zone's offset
+    written), and a 0-10 mood rating most evenings (20:00 local, written without an offset:
+    read in the participant's zone). Symptoms ease a little faster with more aerobic exercise."""
+    out: list[list[object]] = []
+    severity = rng.uniform(1.2, 2.0)  # mean item score at baseline
+    ease = 0.04 + (0.05 * adherence if arm == "aerobic" else 0.0)
+    for visit in range(0, 7 * weeks + 1, 14):
+        day = START + timedelta(days=visit)
+        when = datetime.combine(day, time(10, 0), tzinfo=zone(tz))
+        mean = max(severity - ease * visit / 7 * 2, 0.2)
+        items = np.clip(np.rint(rng.normal(mean, 0.7, 9)), 0, 3).astype(int)
+        out.extend(
+            [pid, when.isoformat(timespec="minutes"), "phq9", k + 1, int(v)]
+            for k, v in enumerate(items)
+        )
+    for d in range(7 * weeks):
+        if rng.random() < 0.2:
+            continue  # no rating that evening
+        day = START + timedelta(days=d)
+        mood = np.clip(np.rint(rng.normal(4 + 0.05 * d * (1 + adherence), 1.5)), 0, 10)
+        out.append([pid, f"{day.isoformat()} 20:00", "mood", 1, int(mood)])
+    return out

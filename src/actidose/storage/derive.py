@@ -523,7 +523,11 @@ def _qualify(
     k = len(rows["session_id"])
     if presc is None or k == 0:
         return np.zeros(k, bool)
-    minutes = np.array(rows["duration_s"], np.float64) / 60.0
+    # A session's length: its timer time, or the time its HR samples cover when longer (the
+    # last of 1,800 one-second samples stands for the 1,800th second: 30 min, not 29:59).
+    duration = np.array(rows["duration_s"], np.float64)
+    covered = np.array(rows["hr_coverage_s"], np.float64)
+    minutes = np.fmax(duration, covered) / 60.0
     long_enough = minutes >= presc.min_session_min
     if presc.qualify == "duration":
         return long_enough
