@@ -1,0 +1,35 @@
+"""The README's example analysis runs, as written, on the demo study."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from actidose.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow
+def test_readme_python_and_sql_examples_run_on_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["demo", "--participants", "4", "--weeks", "4"])
+    assert r.exit_code == 0, r.output
+    text = README.read_text()
+    (python,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "actidose.open" in b]
+    exec(compile(python, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "mean_change" in out and "trimp_yesterday" in out
+    con = duckdb.connect("actidose.duckdb", read_only=True)
+    try:
+        for block in re.findall(r"```sql\n(.*?)```", text, re.S):
+            for statement in filter(str.strip, block.split(";")):
+                con.execute(statement).fetchall()
+    finally:
+        con.close()
