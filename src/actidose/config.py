@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .errors import UsageError
@@ -144,7 +145,7 @@ class DoseConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
-    @property
+    @cached_property
     def params_id(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
