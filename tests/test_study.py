@@ -377,3 +377,24 @@ def test_resting_hr_estimated_from_all_day_data_fills_in(tmp_path: Path) -> None
     _run(db, "recompute", "--set", "anchor_source=entered_only")
     (sess,) = _rows(db, "SELECT trimp_banister, hr_rest_bpm, hr_rest_source FROM sessions")
     assert sess == (None, None, None)
+
+
+def test_a_day_without_samples_is_unobserved_even_if_the_last_sample_holds_past_midnight(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.duckdb"
+    _run(db, "participant", "add", "P009", "--sex", "f", "--birth-year", "1990",
+         "--timezone", "UTC", "--hr-rest", "60", "--hr-max", "190")  # fmt: skip
+    files = []
+    for day in ("2026-06-01", "2026-06-03"):
+        ts = np.datetime64(f"{day}T00:00", "s") + np.arange(0, 86_400, 60).astype("m8[s]")
+        path = tmp_path / f"{day}.fit"
+        write_monitoring_fit(path, ts.astype("datetime64[us]"), np.full(ts.size, 62.0))
+        files.append(str(path))
+    _run(db, "import", "-P", "P009", *files)
+    rows = _rows(db, "SELECT day::VARCHAR, day_status, coverage_min FROM daily_load ORDER BY day")
+    assert [r[:2] for r in rows] == [
+        ("2026-06-01", "observed"),
+        ("2026-06-02", "unobserved"),  # 23:59's sample holds into it: 4 min, but no data
+        ("2026-06-03", "observed"),
+    ]

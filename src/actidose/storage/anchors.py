@@ -12,8 +12,10 @@ the default ``anchor_source = "entered"``:
    and the highest HR sustained for ``hr_peak_s`` seconds anywhere in the record;
 3. **age** — maximal HR from the birth year (Tanaka or Fox) when nothing else is known.
 
-``anchor_source = "estimated"`` puts estimates before entered values; ``"entered_only"`` never
-estimates (resting HR stays unknown unless entered; maximal HR falls back to the age formula).
+``anchor_source = "estimated"`` puts estimates before entered values (for maximal HR only an
+observed peak above the age estimate replaces an entered value, never the age formula alone);
+``"entered_only"`` never estimates (resting HR stays unknown unless entered; maximal HR falls
+back to the age formula).
 Each derived row says which source its anchors came from.
 """
 
@@ -107,8 +109,11 @@ def day_anchors(
     elif cfg.anchor_source == "estimated":
         rest = np.where(has_r, rest_est, ent_rest)
         rest_src = np.where(has_r, "estimated", np.where(has_er, "entered", none))
-        mx = np.where(has_m, max_est, ent_max)
-        mx_src = np.where(has_m, est_src, np.where(has_em, "entered", none))
+        # An HRmax from the age formula alone is not an estimate from the data: it never
+        # replaces an entered value; a higher sustained peak in the data does.
+        use_est = has_m & (~has_em | (est_src == "observed_peak"))
+        mx = np.where(use_est, max_est, ent_max)
+        mx_src = np.where(use_est, est_src, np.where(has_em, "entered", none))
     else:  # "entered": entered values win, estimates fill in
         rest = np.where(has_er, ent_rest, rest_est)
         rest_src = np.where(has_er, "entered", np.where(has_r, "estimated", none))

@@ -325,7 +325,15 @@ def compute_participant(
     valid_wear = mins.wear_min >= cfg.valid_wear_h * 60.0  # NaN (no accelerometer) -> False
     if has_allday or acc is not None:
         observed = (coverage >= cfg.observed_min_h * 60.0) | valid_wear
-        status = np.where(observed, "observed", np.where(coverage > 0, "partial", "unobserved"))
+        # A day is partial only with data of its own: the last sample of the day before may
+        # hold a few minutes past midnight (coverage_gap_s), which is not a sign of wear.
+        own = np.bincount(idx_all, minlength=n)[:n] > 0
+        if acc is not None and acc_days.size:
+            a_idx = (acc_days - d0).astype(np.int64)
+            own |= np.bincount(a_idx, weights=acc.worn, minlength=n)[:n] > 0
+        status = np.where(
+            observed, "observed", np.where((coverage > 0) & own, "partial", "unobserved")
+        )
     else:
         # Activity files only: no file on a day inside the range means no exercise that day.
         status = np.full(n, "observed")
@@ -382,6 +390,22 @@ def compute_participant(
         chronic_days=cfg.acwr_chronic_days,
         ddof=cfg.foster_ddof,
     )
+    unknown = np.isnan(metric) & (status != "unobserved")
+    if unknown.any() and not np.any(np.isfinite(metric) & (metric != 0)):
+        # No day's load is known (no sex or no anchors for the metric), yet there was exercise:
+        # the models are not known either. NULL, not a flat 0; known rest days keep load 0.
+        nan = np.full(n, np.nan)
+        lm = lm._replace(
+            load=np.where(unknown, np.nan, lm.load),
+            ctl=nan,
+            atl=nan,
+            tsb=nan,
+            acwr_ewma=nan,
+            acwr_rolling=nan,
+            acwr_uncoupled=nan,
+            monotony=nan,
+            strain=nan,
+        )
     series = pa.table(
         {
             "participant_id": pid_col,

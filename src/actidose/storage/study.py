@@ -33,6 +33,7 @@ import pyarrow as pa
 from ..config import DoseConfig
 from ..dose import adherence as dadh
 from ..dose import exposure as dexp
+from ..dose import hr as dhr
 from ..timeutil import day_start_utc_us, local_days, shift_local_days
 from . import symptoms as ssym
 from .participants import Participant
@@ -293,7 +294,8 @@ def adherence_tables(
         empty_d = np.empty(0, "datetime64[D]")
         s_day, qual, band, trimp = empty_d, np.empty(0, bool), np.empty(0), np.empty(0)
         obs_days, observed = empty_d, np.empty(0, bool)
-        ab = None
+        # The prescribed TRIMP needs only the sex, not data.
+        ab = dhr.banister_coefficients(p.sex, cfg.trimp_preset) if p.sex else None
     else:
         s_day, qual, band, trimp = dd.sess_day, dd.sess_qualifies, dd.sess_band_min, dd.sess_ban
         obs_days, observed = dd.days, dd.status == "observed"
