@@ -793,7 +793,7 @@ def recompute(
                     {"ids": batch},
                 )
                 if name in parts:
-                    table = pa.concat_tables(parts[name], promote_options="default")
+                    table = pa.concat_tables(parts[name], promote_options="permissive")
                     con.register("_derived", table)
                     try:
                         cols = ", ".join(table.column_names)
