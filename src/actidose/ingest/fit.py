@@ -1,8 +1,12 @@
 """FIT importer: heart rate, sessions and device facts from Garmin FIT files.
 
-Decoding is done by ``fitdecode`` (the reference decoder chosen in DESIGN.md); this module turns
-its message stream into a :class:`~actidose.recording.Recording` and wraps every decoding failure
-into :class:`~actidose.errors.InputError` with a specific reason and a byte offset.
+Two decoders give the same :class:`~actidose.recording.Recording` and the same errors:
+:func:`read` decodes columnar with numpy (:mod:`actidose.ingest.fitfast`, about a hundred times
+faster), :func:`read_reference` message by message with ``fitdecode`` (the reference decoder
+chosen in DESIGN.md). Both feed the rules below through :class:`_State` and wrap every decoding
+failure into :class:`~actidose.errors.InputError` with a specific reason and a byte offset;
+``read`` falls back to the reference for files it does not reproduce exactly and says so in
+``meta["fit_decoder"]``.
 
 FIT facts used here (FIT SDK, "FIT Protocol" document and ``Profile.xlsx``):
 
@@ -60,9 +64,10 @@ The HR sensor kind (``Recording.sensor``) — see :func:`_sensor_kind`.
 
 from __future__ import annotations
 
+import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
@@ -71,6 +76,7 @@ import numpy as np
 import numpy.typing as npt
 
 from actidose.errors import InputError, TimeAnchorError
+from actidose.ingest import fitfast
 from actidose.recording import (
     TS_DTYPE,
     ActivityInfo,
@@ -80,7 +86,7 @@ from actidose.recording import (
     VendorSeries,
 )
 
-__all__ = ["FIT_EPOCH_UNIX_S", "detect", "read"]
+__all__ = ["FIT_EPOCH_UNIX_S", "detect", "read", "read_reference"]
 
 #: Unix time of the FIT epoch 1989-12-31T00:00:00Z (FIT SDK, type ``date_time``).
 FIT_EPOCH_UNIX_S: Final = 631_065_600
@@ -180,7 +186,85 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
 
     HR is returned raw (NaN for the invalid marker, no range filter, no de-duplication): the
     pipeline applies the sample rules to every format alike.
+
+    Decoding is columnar (:mod:`actidose.ingest.fitfast`): the stream is read whole into memory
+    (fine for real FIT files, up to a few hundred MB) and each definition's data messages are
+    decoded at once with numpy. The result is the one :func:`read_reference` (message by message
+    through fitdecode) gives; where a file holds something the columnar decoder does not
+    reproduce exactly, this function reads it with :func:`read_reference` instead.
+    ``meta["fit_decoder"]`` says which: ``"vectorized"``, or ``"reference: <why>"``.
     """
+    from actidose.ingest import fitfast_build  # imports this module: load on first use
+
+    base, head = _read_head(fp, path)
+    chunks: list[Any] = [head]
+    failed: Exception | None = None
+    try:
+        chunk = fp.read(_READ_CHUNK)
+        while chunk:
+            chunks.append(chunk)
+            chunk = fp.read(_READ_CHUNK)
+    except Exception as exc:  # kept: the reference reader makes it damage (below)
+        failed = exc
+    if not all(isinstance(c, bytes | bytearray) for c in chunks):
+        raise InputError("not a binary stream", path=path, offset=base)
+    data = b"".join(chunks)
+    del chunks
+    if failed is not None:
+        # the stream broke (a damaged archive member): the reference reader turns that into
+        # damage at the offset it happened, keeping what precedes it
+        why = f"the stream failed after {len(data)} bytes"
+    else:
+        try:
+            rec = fitfast_build.read_bytes(data, base=base, path=path, salvage=salvage)
+        except fitfast.Fallback as fb:
+            why = fb.reason
+        except InputError:
+            raise
+        except Exception as exc:  # a defect of the columnar decoder: the reference reads it
+            why = f"internal error in the columnar decoder ({type(exc).__name__}: {exc})"
+        else:
+            rec.meta["fit_decoder"] = "vectorized"
+            return rec
+    stream = _CountingStream(_Replay(data[len(head) :], failed), head, base)
+    rec = _read_reference(stream, path=path, salvage=salvage)
+    rec.meta["fit_decoder"] = f"reference: {why}"
+    return rec
+
+
+_READ_CHUNK: Final = 1 << 22
+
+
+class _Replay(io.BytesIO):
+    """Bytes already read from a stream, then the exception the stream raised (if any)."""
+
+    def __init__(self, data: bytes, failed: Exception | None) -> None:
+        super().__init__(data)
+        self._failed = failed
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        out = super().read(size)
+        if self._failed is not None and (size is None or size < 0 or len(out) < size):
+            raise self._failed
+        return out
+
+
+def read_reference(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Recording:
+    """:func:`read` through the reference decoder, fitdecode, message by message.
+
+    Same contract and result as :func:`read` (which falls back to this function for files its
+    columnar decoder does not reproduce exactly); about a hundred times slower. Kept as the
+    reference the columnar decoder is tested against. ``meta["fit_decoder"]`` is
+    ``"reference"``.
+    """
+    base, head = _read_head(fp, path)
+    rec = _read_reference(_CountingStream(fp, head, base), path=path, salvage=salvage)
+    rec.meta["fit_decoder"] = "reference"
+    return rec
+
+
+def _read_head(fp: BinaryIO, path: str) -> tuple[int, bytes]:
+    """The stream's start offset and its first 14 bytes, checked to begin a FIT file."""
     base = _tell(fp)
     head = fp.read(14)
     if not isinstance(head, bytes | bytearray):
@@ -193,8 +277,10 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
             at = base + len(head)
             raise InputError(f"truncated at offset {at}", path=path, offset=at)
         raise InputError("not a FIT file", path=path, offset=base)
+    return base, head
 
-    stream = _CountingStream(fp, head, base)
+
+def _read_reference(stream: _CountingStream, *, path: str, salvage: bool) -> Recording:
     state = _State()
     state.stream_pos = stream.tell
     damage: InputError | None = None
@@ -221,7 +307,12 @@ def read(fp: BinaryIO, *, path: str = "<stream>", salvage: bool = False) -> Reco
             state.frame(frame)
     finally:
         reader.close()
+    return _finish(state, damage, path=path, salvage=salvage)
 
+
+def _finish(state: _State, damage: InputError | None, *, path: str, salvage: bool) -> Recording:
+    """The Recording from what was decoded (``state``) and the damage decoding stopped at:
+    raise it, or (``salvage``) keep what precedes it. Shared by both decoders."""
     if damage is not None and not salvage:
         raise damage
     try:
@@ -417,26 +508,45 @@ class _Stream:
 
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
-        self.t_us: list[int] = []
-        self.bpm: list[float] = []
+        self.t_us: list[int] | npt.NDArray[np.int64] = []
+        self.bpm: list[float] | npt.NDArray[np.float64] = []
         self.segs: list[tuple[int, int]] = []  # (first sample index, run index or -1)
         self._seg_run = -1
 
-    def add(self, t_us: int, bpm: float) -> None:
-        run = self.clock.cur
+    def add(self, t_us: int, bpm: float, run: int | None = None) -> None:
+        """One sample; ``run`` is the clock's open relative run (default: the clock's now)."""
+        if run is None:
+            run = self.clock.cur
         if run != self._seg_run:
             self.segs.append((len(self.t_us), run))
             self._seg_run = run
-        self.t_us.append(t_us)
-        self.bpm.append(bpm)
+        t_list, b_list = self.t_us, self.bpm
+        assert isinstance(t_list, list) and isinstance(b_list, list)  # not after set_arrays
+        t_list.append(t_us)
+        b_list.append(bpm)
+
+    def set_arrays(
+        self,
+        t_us: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        runs: npt.NDArray[np.int64],
+    ) -> None:
+        """All samples at once (the columnar decoder): what ``add`` per sample would give."""
+        if t_us.size:
+            prev = np.concatenate(([self._seg_run], runs[:-1]))
+            starts = np.flatnonzero(runs != prev)
+            self.segs = [(int(i), int(r)) for i, r in zip(starts, runs[starts], strict=True)]
+            self._seg_run = int(runs[-1])
+        self.t_us = t_us.astype(np.int64)
+        self.bpm = values.astype(np.float64)
 
     def resolve(
         self, offsets: list[float | None]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, int]:
         """Placed FIT-epoch microseconds and bpm, the number of samples placed from power-on
         time, and the number of relative samples that could not be placed (dropped)."""
-        t = np.asarray(self.t_us, dtype=np.int64)
-        bpm = np.asarray(self.bpm, dtype=np.float64)
+        t = np.array(self.t_us, dtype=np.int64)
+        bpm = np.array(self.bpm, dtype=np.float64)
         rel_limit = _REL_LIMIT * _US
         keep = t >= rel_limit  # relative values outside any run are dropped below
         n_rel_placed = 0
@@ -532,6 +642,16 @@ def _name(v: Any) -> str | None:
     return None
 
 
+def _creator(raw: dict[int, Any], vals: Mapping[int, Any]) -> dict[str, Any]:
+    """The creator's facts from its ``device_info`` message (raw fields, decoded values)."""
+    return {
+        "manufacturer": vals.get(2),
+        "product": vals.get(4),
+        "serial": _int(raw.get(3)),
+        "product_name": vals.get(27),
+    }
+
+
 @dataclass
 class _SessionRaw:
     start: int | None
@@ -581,9 +701,8 @@ class _State:
     n_rr_unanchored: int = 0
     # vendor series raw material: monitoring rows (t, run, activity_type, cycles, distance,
     # active_calories, moderate_min, vigorous_min), monitoring_hr_data rows (t, run, bpm)
-    mon_rows: list[
-        tuple[int, int, int | None, int | None, int | None, int | None, int | None, int | None]
-    ] = field(default_factory=list)
+    mon_rows: list[_MonRow] = field(default_factory=list)
+    mon_table: _MonTable | None = None  # the same, as arrays (the columnar decoder)
     rhr_rows: list[tuple[int, int, int]] = field(default_factory=list)
     n_mon_16bit_only: int = 0
     resting_metabolic_rate: int | None = None
@@ -690,8 +809,13 @@ class _State:
 
     def hr_msg(self, frame: Any) -> None:
         raw = _raw_fields(frame)
-        evts = _ints(raw.get(_F_HR_EVENT_TIMESTAMP))
         t = self._timestamp(raw.get(_F_TIMESTAMP))
+        self.hr_raw(raw, t, self.clock.cur)
+
+    def hr_raw(self, raw: dict[int, Any], t: int | None, cur: int) -> None:
+        """An ``hr`` message's raw fields, its timestamp (already given to the clock) and the
+        clock's open relative run."""
+        evts = _ints(raw.get(_F_HR_EVENT_TIMESTAMP))
         if t is not None:
             # anchor message: its timestamp is the time of its (single) event_timestamp
             frac = _int(raw.get(_F_HR_FRACTIONAL))
@@ -737,7 +861,7 @@ class _State:
             d = (e - a_evt) & 0xFFFFFFFF
             if d >= 0x80000000:  # before the anchor (the SDK rejects these; we keep them)
                 d -= 0x100000000
-            self.hr_msgs.add(a_us + (d * _US) // 1024, _bpm(b))
+            self.hr_msgs.add(a_us + (d * _US) // 1024, _bpm(b), cur)
 
     def monitoring_vendor(self, raw: dict[int, Any], t: int | None) -> None:
         """Keep a monitoring message's activity counters for :func:`_monitoring_vendor`."""
@@ -795,7 +919,7 @@ class _State:
             self.hrv_acc_ms += v
             self.rr_hrv.add(self.hrv_anchor * _US + self.hrv_acc_ms * 1000, float(v))
 
-    def beat_intervals(self, raw: dict[int, Any], t: int | None) -> None:
+    def beat_intervals(self, raw: dict[int, Any], t: int | None, cur: int) -> None:
         rrs = [v for v in _ints(raw.get(_F_BEAT_TIME)) if v is not None and v >= 0]
         if not rrs:
             return
@@ -807,39 +931,50 @@ class _State:
         acc = 0
         for v in rrs:
             acc += v
-            self.rr_beat.add(at_us + acc * 1000, float(v))
+            self.rr_beat.add(at_us + acc * 1000, float(v), cur)
 
     def other(self, num: int, frame: Any) -> None:
         raw = _raw_fields(frame)
         t = self._timestamp(raw.get(_F_TIMESTAMP))
-        if num == _MESG_FILE_ID:
-            self.file_id(frame, raw)
-        elif num == _MESG_EVENT:
+        if num == _MESG_EVENT:
             self.hrv_anchor_at(t)
+            return
+        self.other_raw(
+            num, raw, lambda: _values(frame), t, self.clock.run_for_relative(), self.clock.cur
+        )
+
+    def other_raw(
+        self,
+        num: int,
+        raw: dict[int, Any],
+        values: Callable[[], Mapping[int, Any]],
+        t: int | None,
+        run: int,
+        cur: int,
+    ) -> None:
+        """A message other than record, monitoring, hr, hrv and event: its raw fields, its
+        decoded values (enum names, scaled; computed on demand), its timestamp (already given
+        to the clock), the clock's run for relative values and its open relative run."""
+        if num == _MESG_FILE_ID:
+            self.file_id(raw, values)
         elif num == _MESG_BEAT_INTERVALS:
-            self.beat_intervals(raw, t)
+            self.beat_intervals(raw, t, cur)
         elif num == _MESG_MONITORING_HR_DATA:
             bpm = _int(raw.get(_F_MHR_CURRENT_DAY))
             if t is not None and bpm is not None and 0 < bpm < 255:
-                self.rhr_rows.append((t, self.clock.run_for_relative(), bpm))
+                self.rhr_rows.append((t, run, bpm))
         elif num == _MESG_DEVICE_INFO:
             if _int(raw.get(0)) == 0 and not self.creator:  # device_index 0 = creator
-                vals = _values(frame)
-                self.creator = {
-                    "manufacturer": vals.get(2),
-                    "product": vals.get(4),
-                    "serial": _int(raw.get(3)),
-                    "product_name": vals.get(27),
-                }
+                self.creator = _creator(raw, values())
             self.devices.append(
                 (_int(raw.get(25)), _int(raw.get(1)), _int(raw.get(2)), _int(raw.get(4)))
             )
         elif num == _MESG_SESSION:
-            self.session(frame, raw, t)
+            self.session(raw, values, t, run)
         elif num == _MESG_ACTIVITY:
-            self.local_pair("activity", raw.get(5), t)
+            self.local_pair("activity", raw.get(5), t, run)
         elif num == _MESG_MONITORING_INFO:
-            self.local_pair("monitoring_info", raw.get(0), t)
+            self.local_pair("monitoring_info", raw.get(0), t, run)
             rmr = _int(raw.get(_F_MIF_RMR))
             if rmr is not None and self.resting_metabolic_rate is None:
                 self.resting_metabolic_rate = rmr
@@ -850,15 +985,15 @@ class _State:
                 sys_frac = _int(raw.get(2)) or 0
                 if self.clock.correlation_s is None:
                     self.clock.correlation_s = (t + frac / 32768) - (sys_t + sys_frac / 32768)
-            self.local_pair("timestamp_correlation", raw.get(3), t)
+            self.local_pair("timestamp_correlation", raw.get(3), t, run)
 
-    def file_id(self, frame: Any, raw: dict[int, Any]) -> None:
+    def file_id(self, raw: dict[int, Any], values: Callable[[], Mapping[int, Any]]) -> None:
         ftype = _int(raw.get(0))
         if ftype is not None:
             self.file_types.append(ftype)
         if self.manufacturer is not None or self.serial is not None or len(self.file_types) > 1:
             return  # chained files: the first file_id describes the device
-        vals = _values(frame)
+        vals = values()
         self.manufacturer = _name(vals.get(1))
         self.product = _name(vals.get(2))
         pname = vals.get(8)
@@ -867,13 +1002,19 @@ class _State:
         tc = _int(raw.get(4))
         self.time_created = tc if tc is not None and tc >= _REL_LIMIT else None
 
-    def session(self, frame: Any, raw: dict[int, Any], t: int | None) -> None:
-        vals = _values(frame)
+    def session(
+        self,
+        raw: dict[int, Any],
+        values: Callable[[], Mapping[int, Any]],
+        t: int | None,
+        run: int,
+    ) -> None:
+        vals = values()
         self.sessions.append(
             _SessionRaw(
                 start=_int(raw.get(2)),
                 timestamp=t,
-                run=self.clock.run_for_relative(),
+                run=run,
                 elapsed_s=_duration(vals.get(7)),
                 timer_s=_duration(vals.get(8)),
                 sport=_name(vals.get(5)),
@@ -883,10 +1024,10 @@ class _State:
             )
         )
 
-    def local_pair(self, what: str, local: Any, t: int | None) -> None:
+    def local_pair(self, what: str, local: Any, t: int | None, run: int) -> None:
         lt = _int(local)
         if lt is not None and t is not None:
-            self.local_pairs.append((what, lt, t, self.clock.run_for_relative()))
+            self.local_pairs.append((what, lt, t, run))
 
     # -- result -----------------------------------------------------------------------------
 
@@ -898,6 +1039,17 @@ class _State:
                 return t
             off = offsets[run] if 0 <= run < len(offsets) else None
             return None if off is None else t + off
+
+        run_off = np.array([np.nan if o is None else o for o in offsets] + [np.nan])
+
+        def place_array(
+            t: npt.NDArray[np.int64], run: npt.NDArray[np.int64]
+        ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+            """``place`` over arrays: placed times and whether each could be placed."""
+            known = (run >= 0) & (run < len(offsets))
+            off = run_off[np.where(known, run, len(offsets))]
+            rel = t < _REL_LIMIT
+            return np.where(rel, t + off, t.astype(np.float64)), ~rel | ~np.isnan(off)
 
         placed = [s.resolve(offsets) for s in (self.records, self.monitoring, self.hr_msgs)]
         (rec_t, rec_b, _, _), (mon_t, mon_b, _, _), (hrm_t, hrm_b, _, _) = placed
@@ -1021,8 +1173,9 @@ class _State:
                 str(np.datetime64((self.time_created + FIT_EPOCH_UNIX_S), "s")) + "Z"
             )
 
+        mon = self.mon_table if self.mon_table is not None else _MonTable.from_rows(self.mon_rows)
         vendor = _monitoring_vendor(
-            self.mon_rows, self.rhr_rows, place, utc_offset, device, self.warnings
+            mon, self.rhr_rows, place, place_array, utc_offset, device, self.warnings
         )
         if self.n_mon_16bit_only:
             self.warnings.append(
@@ -1117,12 +1270,41 @@ def _near(t: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], tol: int) -> npt
 _DAY_S: Final = 86400
 
 
+_MonRow = tuple[int, int, int | None, int | None, int | None, int | None, int | None, int | None]
+
+
+@dataclass
+class _MonTable:
+    """Monitoring activity counters, one row per message that has any: raw FIT time ``t`` and
+    its clock run (as ``_State.mon_rows``), ``atype`` (-1 for none) and ``values`` (n, 5):
+    cycles, distance, active_calories, moderate and vigorous minutes (NaN for none)."""
+
+    t: npt.NDArray[np.int64]
+    run: npt.NDArray[np.int64]
+    atype: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    @classmethod
+    def from_rows(cls, rows: list[_MonRow]) -> _MonTable:
+        return cls(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64),
+            np.array(
+                [[np.nan if v is None else float(v) for v in r[3:8]] for r in rows],
+                dtype=np.float64,
+            ).reshape(len(rows), 5),
+        )
+
+
 def _monitoring_vendor(
-    mon_rows: list[
-        tuple[int, int, int | None, int | None, int | None, int | None, int | None, int | None]
-    ],
+    mon: _MonTable,
     rhr_rows: list[tuple[int, int, int]],
     place: Callable[[float, int], float | None],
+    place_array: Callable[
+        [npt.NDArray[np.int64], npt.NDArray[np.int64]],
+        tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]],
+    ],
     utc_offset: int | None,
     origin: str | None,
     warnings: list[str],
@@ -1160,18 +1342,15 @@ def _monitoring_vendor(
       UTC offset). Without a UTC offset the day cannot be placed and the values are skipped.
     """
     out: list[VendorSeries] = []
-    if not mon_rows and not rhr_rows:
+    if not mon.t.size and not rhr_rows:
         return out
     off = utc_offset
-    placed = [(place(r[0], r[1]), r) for r in mon_rows]
-    rows = [(tp, r) for tp, r in placed if tp is not None]
-    n_lost = len(placed) - len(rows)
-    if rows:
-        t = np.array([tp for tp, _ in rows], dtype=np.float64)
-        atype = np.array([-1 if r[2] is None else r[2] for _, r in rows], dtype=np.int64)
-        col = np.array(
-            [[np.nan if v is None else float(v) for v in r[3:8]] for _, r in rows], dtype=np.float64
-        ).reshape(len(rows), 5)
+    placed_t, placed_ok = place_array(mon.t, mon.run)
+    n_lost = int(np.count_nonzero(~placed_ok))
+    if np.any(placed_ok):
+        t = placed_t[placed_ok]
+        atype = mon.atype[placed_ok]
+        col = mon.values[placed_ok]
         n_down = 0
         cumulative = (
             ("steps", "steps", 0, 1.0, True),

@@ -297,8 +297,18 @@ class FitWriter:
     the FIT epoch; values below 0x10000000 are power-on-relative, protocol "date_time").
     """
 
-    def __init__(self, *, protocol_version: int = 0x20, profile_version: int = 2132) -> None:
+    def __init__(
+        self,
+        *,
+        protocol_version: int = 0x20,
+        profile_version: int = 2132,
+        big_endian: bool = False,
+    ) -> None:
+        """``big_endian`` writes every definition with architecture 1 (big-endian field values,
+        protocol §3.3.3) instead of 0; the file header and CRC stay little-endian."""
         self.protocol_version = protocol_version
+        self.big_endian = big_endian
+        self._e = ">" if big_endian else "<"
         self.profile_version = profile_version
         self._body = bytearray()
         self._local_of: dict[_Layout, int] = {}
@@ -309,6 +319,10 @@ class FitWriter:
         self._dev_declared = False
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _dt(self, code: str) -> str:
+        """A numpy type code in the file's byte order."""
+        return code.replace("<", self._e)
 
     def _local(self, layout: _Layout, *, compressed: bool = False) -> int:
         """Local message number for ``layout``, writing its definition message if needed
@@ -329,7 +343,9 @@ class FitWriter:
         self._layout_of_local[local] = layout
         global_num, fields, dev = layout
         header = 0x40 | local | (0x20 if dev else 0)
-        out = bytearray(struct.pack("<BBBHB", header, 0, 0, global_num, len(fields)))
+        out = bytearray(
+            struct.pack(self._e + "BBBHB", header, 0, int(self.big_endian), global_num, len(fields))
+        )
         for f in fields:
             out += struct.pack("<BBB", f.num, f.size, f.base)
         if dev:
@@ -362,11 +378,11 @@ class FitWriter:
             if base in (FLOAT32, FLOAT64):  # invalid = all bits set
                 width = struct.calcsize(code)
                 packed = b"".join(
-                    b"\xff" * width if v is None else struct.pack("<" + code, v) for v in values
+                    b"\xff" * width if v is None else struct.pack(self._e + code, v) for v in values
                 )
             else:
                 filled = [invalid if v is None else int(v) for v in values]
-                packed = struct.pack("<" + code * len(filled), *filled)
+                packed = struct.pack(self._e + code * len(filled), *filled)
             specs.append(_Field(num, base, len(packed)))
             payload += packed
         local = self._local((global_num, tuple(specs), ()))
@@ -507,14 +523,18 @@ class FitWriter:
         cols: list[tuple[_Field, str, npt.NDArray[Any]]] = [(_Field(3, UINT8, 1), "u1", bpm)]
         if distance_m is not None:
             d = np.rint(np.asarray(distance_m, dtype=np.float64) * 100)
-            cols.append((_Field(5, UINT32, 4), "<u4", np.where(np.isfinite(d), d, 0xFFFFFFFF)))
+            cols.append(
+                (_Field(5, UINT32, 4), self._dt("<u4"), np.where(np.isfinite(d), d, 0xFFFFFFFF))
+            )
         if speed_mps is not None:
             s = np.rint(np.asarray(speed_mps, dtype=np.float64) * 1000)
-            cols.append((_Field(6, UINT16, 2), "<u2", np.where(np.isfinite(s), s, 0xFFFF)))
+            cols.append(
+                (_Field(6, UINT16, 2), self._dt("<u2"), np.where(np.isfinite(s), s, 0xFFFF))
+            )
         dev_cols: list[tuple[tuple[int, int, int], str, npt.NDArray[Any]]] = []
         for num, values in (developer or {}).items():
             base, size = self._dev_fields[num]
-            dev_cols.append(((num, size, 0), _NP_DTYPE[base], np.asarray(values)))
+            dev_cols.append(((num, size, 0), self._dt(_NP_DTYPE[base]), np.asarray(values)))
         dev_layout = tuple(c[0] for c in dev_cols)
 
         comp = np.zeros(n, dtype=bool)
@@ -526,7 +546,7 @@ class FitWriter:
             fields = ([_Field(253, UINT32, 4)] if with_ts else []) + [c[0] for c in cols]
             layout = (MESG_RECORD, tuple(fields), dev_layout)
             local = self._local(layout, compressed=not with_ts)
-            dtype = [("h", "u1")] + ([("f253", "<u4")] if with_ts else [])
+            dtype = [("h", "u1")] + ([("f253", self._dt("<u4"))] if with_ts else [])
             dtype += [(f"f{c[0].num}", c[1]) for c in cols]
             dtype += [(f"d{c[0][0]}", c[1]) for c in dev_cols]
             arr = np.zeros(int(mask.sum()), dtype=np.dtype(dtype))
@@ -596,7 +616,7 @@ class FitWriter:
             top = 2 ** (8 * struct.calcsize(code)) - 1
             if np.any((a[~bad] < 0) | (a[~bad] >= top)):
                 raise ValueError(f"monitoring field {num}: values out of range")
-            dtype = _NP_DTYPE[base]
+            dtype = self._dt(_NP_DTYPE[base])
             cols.append(
                 (
                     _Field(num, base, struct.calcsize(code)),
@@ -636,7 +656,7 @@ class FitWriter:
         def rows(with_full: bool, mask: npt.NDArray[np.bool_]) -> tuple[int, npt.NDArray[Any]]:
             tf = _Field(253, UINT32, 4) if with_full else _Field(26, UINT16, 2)
             local = self._local((MESG_MONITORING, (tf, *(c[0] for c in cols)), ()))
-            dtype = [("h", "u1"), ("t", "<u4" if with_full else "<u2")]
+            dtype = [("h", "u1"), ("t", self._dt("<u4" if with_full else "<u2"))]
             dtype += [(f"f{c[0].num}", c[1]) for c in cols]
             arr = np.zeros(int(mask.sum()), dtype=np.dtype(dtype))
             arr["h"] = local
