@@ -12,6 +12,7 @@ from actidose.timeutil import (
     day_start_utc_us,
     local_days,
     local_to_utc,
+    utc_offsets_s,
 )
 
 
@@ -70,3 +71,24 @@ def test_round_trip_away_from_changes(tz: str) -> None:
     fine = status == LOCAL_OK
     assert fine.mean() > 0.99
     assert np.array_equal(back[fine], utc[fine])
+
+
+@pytest.mark.parametrize(
+    "tz", ["Europe/London", "Australia/Lord_Howe", "Africa/Casablanca", "America/Sao_Paulo"]
+)
+@pytest.mark.parametrize("year", [1969, 2011, 2026])
+def test_offsets_match_zoneinfo_every_quarter_hour_edge(tz: str, year: int) -> None:
+    """The per-year transition tables give zoneinfo's answer at every quarter hour of a year
+    and a microsecond either side of it (half-hour DST, Ramadan suspensions, pre-1970)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    a = int(np.datetime64(f"{year}-01-01T00:00", "s").astype(np.int64))
+    grid = np.arange(a, a + 366 * 86_400, 900, dtype=np.int64) * 1_000_000
+    ts = np.concatenate([grid - 1, grid, grid + 1])
+    z = ZoneInfo(tz)
+    want = [
+        int(datetime.fromtimestamp(t / 1e6, tz=UTC).astimezone(z).utcoffset().total_seconds())  # type: ignore[union-attr]
+        for t in ts.tolist()
+    ]
+    assert utc_offsets_s(ts, tz).tolist() == want

@@ -1,14 +1,18 @@
 """UTC instants to local calendar days, vectorized over arrays of instants.
 
 ``zoneinfo`` answers one instant at a time. UTC offsets only change at transitions, and every
-transition in the tz database falls on a quarter hour, so we ask zoneinfo once per distinct
-15-minute bucket that occurs in the data and broadcast the answer back. A week of 1 Hz data has
-672 buckets: the Python part stays tiny whatever the sample count.
+transition in the tz database falls on a quarter hour. For each zone and calendar year that
+occurs in the data we find the year's transitions once (zoneinfo asked at every UTC midnight,
+then a bisection to the quarter hour between two days whose offsets differ) and cache them for
+the process; every instant is then placed with one ``searchsorted``. A year costs about 400
+zoneinfo calls once, whatever the sample count. (The daily probe assumes no zone changes its
+offset and back within one day, which no zone in the tz database does.)
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -32,19 +36,65 @@ def zone(name: str) -> ZoneInfo:
         ) from exc
 
 
+def _offset_at(z: ZoneInfo, bucket: int) -> int:
+    when = datetime.fromtimestamp(bucket * (_BUCKET_US // US_PER_S), tz=UTC)
+    off = when.astimezone(z).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+_BUCKETS_PER_DAY = 96
+
+
+@lru_cache(maxsize=4096)
+def _year_table(tz: str, year: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The UTC offsets of zone ``tz`` over UTC calendar year ``year``, as (first 15-minute bucket
+    of each constant stretch, its offset in seconds)."""
+    z = zone(tz)
+    first = int(np.datetime64(f"{year:04d}-01-01", "D").astype(np.int64))
+    last = int(np.datetime64(f"{year + 1:04d}-01-01", "D").astype(np.int64))
+    starts = [first * _BUCKETS_PER_DAY]
+    offs = [_offset_at(z, starts[0])]
+    for day in range(first + 1, last + 1):
+        b = day * _BUCKETS_PER_DAY
+        o = _offset_at(z, b)
+        if o == offs[-1]:
+            continue
+        lo, hi = b - _BUCKETS_PER_DAY, b  # offset offs[-1] at lo, o at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _offset_at(z, mid) == offs[-1]:
+                lo = mid
+            else:
+                hi = mid
+        if hi < last * _BUCKETS_PER_DAY:
+            starts.append(hi)
+            offs.append(o)
+    return np.asarray(starts, np.int64), np.asarray(offs, np.int64)
+
+
 def utc_offsets_s(ts_us: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64]:
     """UTC offset in seconds (local - UTC) in zone ``tz`` at each instant ``ts_us``
     (microseconds since the Unix epoch, UTC)."""
     ts_us = np.asarray(ts_us, dtype=np.int64)
     if ts_us.size == 0:
         return np.empty(0, np.int64)
-    z = zone(tz)
-    buckets, inverse = np.unique(ts_us // _BUCKET_US, return_inverse=True)
-    offs = np.empty(buckets.size, np.int64)
-    for i, b in enumerate(buckets.tolist()):
-        off = datetime.fromtimestamp(b * (_BUCKET_US // US_PER_S), tz=UTC).astimezone(z).utcoffset()
-        offs[i] = int(off.total_seconds()) if off is not None else 0
-    return offs[inverse.reshape(-1)]
+    zone(tz)  # a clear error for an unknown zone
+    buckets = ts_us // _BUCKET_US
+    lo, hi = int(buckets.min()), int(buckets.max())
+    y0 = int(np.datetime64(lo * 15, "m").astype("datetime64[Y]").astype(np.int64)) + 1970
+    y1 = int(np.datetime64(hi * 15, "m").astype("datetime64[Y]").astype(np.int64)) + 1970
+    years = range(y0, y1 + 1)
+    if len(years) > 3 and np.unique(buckets).size < 2000:
+        # Sparse instants over many years (a few files years apart): ask per present year only.
+        present = np.unique(
+            (np.unique(buckets) * 15).astype("datetime64[m]").astype("datetime64[Y]").astype(int)
+        )
+        years = [int(y) + 1970 for y in present]  # type: ignore[assignment]
+    tables = [_year_table(tz, y) for y in years]
+    starts = np.concatenate([t[0] for t in tables])
+    offs = np.concatenate([t[1] for t in tables])
+    i = np.searchsorted(starts, buckets, "right") - 1
+    return offs[np.maximum(i, 0)]
 
 
 def local_days(ts_us: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.datetime64]:
