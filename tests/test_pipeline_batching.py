@@ -668,3 +668,21 @@ def test_batch_committed_while_waiting_for_a_slow_worker(
     assert flushes[0][0] < slow_done[0]  # f0.. committed before f3 was parsed
     assert con.execute("SELECT count(*) FROM sources").fetchone() == (6,)
     con.close()
+
+
+def test_cli_summary_lists_files_read_by_the_reference_decoder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from actidose.cli import _print_summary
+    from actidose.pipeline import FileOutcome, ImportSummary
+
+    s = ImportSummary("P001")
+    s.files.append(FileOutcome("/x/a.fit", "imported", n_samples=10, decoder="vectorized"))
+    s.files.append(
+        FileOutcome("/x/b.fit", "imported", n_samples=5, decoder="reference: developer fields")
+    )
+    _print_summary(s)
+    out = capsys.readouterr().out
+    assert "1 FIT file(s) read by the reference decoder" in out
+    assert "/x/b.fit" in out and "reference: developer fields" in out
+    assert "/x/a.fit" not in out

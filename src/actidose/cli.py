@@ -324,6 +324,10 @@ def _print_summary(s: ImportSummary) -> None:
     ]
     click.echo(f"participant {s.participant_id}: {len(s.files)} file(s)")
     click.echo(render(["status", "files", "hr_samples"], rows2, "table"))
+    slow = s.reference_decoded()
+    if slow:
+        click.echo(f"{len(slow)} FIT file(s) read by the reference decoder (slower):")
+        click.echo(render(["file", "why"], [(f.path, f.decoder) for f in slow], "table"))
 
 
 @main.command("import")
