@@ -59,12 +59,26 @@ harmless. The parser expands no entity and touches no network. Control character
 16 leaves in some values (U+000B), are not XML: when libxml2 stops at one, a seekable stream is
 read again with C0 controls replaced by spaces, and a warning says how many.
 
-Speed and memory: lxml's parser-target interface (SAX) is fed 256 KiB chunks and no element
-tree is built. A ``start`` callback copies the few attributes needed into lists (no ``end``
-callback: see :class:`_Collector`); every 2 MiB of input they become numpy arrays, all dates of
-the window in one :func:`parse_dates` call. Memory is the output arrays (16 bytes per HR
-sample) plus one window's strings, whatever the file size. ``benchmarks/apple_health_bench.py``
-measures this against a plain ``lxml.etree.iterparse`` pass over the same file.
+Two readers, one result. :func:`read` runs the fast scanner
+(:mod:`actidose.ingest.apple_health_fast`: numpy over the bytes; on one core about 2.3x the
+speed of a plain ``lxml.etree.iterparse`` pass over a 1 GB export, and the second half of a
+regular file of 48 MB and more read by a forked process when a core is idle) and hands
+whatever it does not take on (any form of markup exports do not use, and every kind of
+damage) to :func:`read_reference`, which reads the file again from its start;
+``meta["apple_health_reader"]`` says which ran (``"fast"``, ``"lxml"``, or ``"lxml (<why the
+scanner handed over>)"``). Both give the same Recording, to the byte: the scanner reads
+attribute values as this libxml2 does (white space normalised, ``&amp;`` reported as
+``&#38;``), and the reference reader's results do not depend on how its input is cut into
+windows (vendor values keep file order when units change, RR beats are placed per record once
+all its beats are read, warnings come in sorted order).
+
+The reference reader: lxml's parser-target interface (SAX) is fed 256 KiB chunks and no
+element tree is built. A ``start`` callback copies the few attributes needed into lists (no
+``end`` callback: see :class:`_Collector`); every 2 MiB of input they become numpy arrays,
+all dates of the window in one :func:`parse_dates` call. Memory is the output arrays (16
+bytes per HR sample) plus one window's strings, whatever the file size.
+``benchmarks/apple_health_bench.py`` measures :func:`read` against a plain
+``lxml.etree.iterparse`` pass over the same file.
 """
 
 from __future__ import annotations
@@ -93,7 +107,7 @@ from actidose.recording import (
     VendorSeries,
 )
 
-__all__ = ["BadDate", "detect", "parse_beat_times", "parse_dates", "read"]
+__all__ = ["BadDate", "detect", "parse_beat_times", "parse_dates", "read", "read_reference"]
 
 _T = TypeVar("_T")
 _ROOT: Final = b"HealthData"
@@ -190,6 +204,54 @@ def read(
     """Read an Apple Health ``export.xml`` stream into a :class:`Recording`
     (``format="apple_health"``, ``kind="allday"``, workouts in ``activities``).
 
+    Tries the fast scanner (:mod:`actidose.ingest.apple_health_fast`) first; whatever it does
+    not take on (anything outside the plain element-and-attribute XML that exports are made
+    of, and every kind of damage) is read again from the start by :func:`read_reference`,
+    which gives the same Recording on every file the scanner takes. ``meta
+    ["apple_health_reader"]`` says which ran: ``"fast"``, or ``"lxml (<why>)"``. A stream that
+    cannot seek goes to the reference reader directly (the scanner needs to be able to hand
+    over). Errors, salvage and everything read are as described in :func:`read_reference`.
+    """
+    from actidose.ingest import apple_health_fast  # the scanner uses this module's parts
+
+    base = _tell(fp)
+    if base is None:
+        rec = read_reference(fp, path=path, salvage=salvage, ctx=ctx)
+        rec.meta["apple_health_reader"] = "lxml (stream not seekable)"
+        return rec
+    head = fp.read(xmlsafe.PROLOG_LIMIT)
+    if not isinstance(head, bytes | bytearray):
+        raise InputError("not a binary stream", path=path, offset=0)
+    head = bytes(head)
+    if not head:
+        raise InputError("empty file", path=path, offset=0)
+    prepared = _prepare_head(head, path)  # refusals are the reference reader's, word for word
+    del head
+    try:
+        return apple_health_fast.scan(fp, prepared, path=path)
+    except apple_health_fast.Declined as exc:
+        why = str(exc)
+    except Exception as exc:  # a fault of the scanner: the reference reader decides
+        why = f"the fast scanner failed: {exc!r}"
+    if not _seek(fp, base):
+        raise InputError(
+            f"cannot read this export again from its start ({why})", path=path, offset=0
+        ) from None
+    rec = read_reference(fp, path=path, salvage=salvage, ctx=ctx)
+    rec.meta["apple_health_reader"] = f"lxml ({why})"
+    return rec
+
+
+def read_reference(
+    fp: BinaryIO,
+    *,
+    path: str,
+    salvage: bool = False,
+    ctx: ReadContext,
+) -> Recording:
+    """The reference reading of an Apple Health export, through libxml2 (``meta
+    ["apple_health_reader"] = "lxml"``); :func:`read` gives the same result faster.
+
     ``fp`` is a binary stream positioned at the start of the XML (seekability is used only to
     re-read a file that holds control characters and to give the byte offset of a syntax
     error). Every failure is an :class:`InputError` with ``path`` and, where known, the line
@@ -213,12 +275,14 @@ def read(
         raise InputError("empty file", path=path, offset=0)
     head = _prepare_head(head, path)
     try:
-        return _parse(fp, head, base, path, salvage, sanitize=False)
+        rec = _parse(fp, head, base, path, salvage, sanitize=False)
     except _ControlCharacters as exc:
         # read again from just after the head, this time replacing control characters
         if base is None or not _seek(fp, base + len(head)):
             raise exc.error from None
-        return _parse(fp, head, base, path, salvage, sanitize=True)
+        rec = _parse(fp, head, base, path, salvage, sanitize=True)
+    rec.meta["apple_health_reader"] = "lxml"
+    return rec
 
 
 # --- prolog ----------------------------------------------------------------------------------
@@ -484,7 +548,8 @@ class _Collector:
         self.hr_sources: dict[tuple[str | None, str | None], int] = {}  # (sourceName, device)
         self._drain_sources: Callable[[], None] = lambda: None
         # vendor series, HRV records (for their beats) and beats
-        self.bufs: dict[tuple[str, str, str], tuple[list[str], list[str], list[str]]] = {}
+        #: (type, sourceName) -> startDate, endDate, value and unit of each record, in file order
+        self.bufs: dict[tuple[str, str], tuple[list[str], list[str], list[str], list[str]]] = {}
         self.hrv_start: list[str] = []
         self.hrv_end: list[str] = []
         self.beat_bpm: list[str] = []
@@ -502,6 +567,14 @@ class _Collector:
         self.hrv_off: list[npt.NDArray[np.int64]] = []
         self.hrv_utc_end: list[npt.NDArray[np.int64]] = []
         self.rr_ts: list[npt.NDArray[np.int64]] = []
+        self.beats: list[
+            tuple[
+                npt.NDArray[np.int64],
+                npt.NDArray[np.int64],
+                npt.NDArray[np.bool_],
+                npt.NDArray[np.float64],
+            ]
+        ] = []
         self.rr_ms: list[npt.NDArray[np.float64]] = []
         self.warn: dict[str, int] = {}
         self.start = self._make_start()
@@ -550,14 +623,15 @@ class _Collector:
                             drain()
                             run_source, run_device, run_n = s, dev, 1
                     elif t in vendor:
-                        key = (t, a["sourceName"], a["unit"])
-                        d, e, v = a["startDate"], a["endDate"], a["value"]
+                        key = (t, a["sourceName"])
+                        d, e, v, u = a["startDate"], a["endDate"], a["value"], a["unit"]
                         buf = bufs.get(key)
                         if buf is None:
-                            buf = bufs[key] = ([], [], [])
+                            buf = bufs[key] = ([], [], [], [])
                         buf[0].append(d)
                         buf[1].append(e)
                         buf[2].append(v)
+                        buf[3].append(u)
                         if t == hrv:
                             hrv_start.append(d)
                             hrv_end.append(e)
@@ -583,11 +657,12 @@ class _Collector:
                         drain()
                         run_source, run_device, run_n = a.get("sourceName"), a.get("device"), 1
                     elif t in vendor:
-                        key = (t, a.get("sourceName", ""), a.get("unit", ""))
-                        buf = bufs.setdefault(key, ([], [], []))
+                        key = (t, a.get("sourceName", ""))
+                        buf = bufs.setdefault(key, ([], [], [], []))
                         buf[0].append(a.get("startDate", ""))
                         buf[1].append(a.get("endDate", ""))
                         buf[2].append(a.get("value", ""))
+                        buf[3].append(a.get("unit", ""))
                         if t == hrv:
                             hrv_start.append(buf[0][-1])
                             hrv_end.append(buf[1][-1])
@@ -678,7 +753,7 @@ class _Collector:
             ("HRV startDate", hrv_start),
             ("HRV endDate", hrv_end),
         ]
-        for (rtype, _, _), (starts, ends, _) in bufs:
+        for (rtype, _), (starts, ends, _, _) in bufs:
             kind = _VENDOR[rtype][0]
             groups += [(kind + " startDate", starts), (kind + " endDate", ends)]
         new_workouts = self.workouts[self.n_workouts_done :]
@@ -695,7 +770,7 @@ class _Collector:
         cuts = np.cumsum([len(dates) for _, dates in groups])[:-1]
         utc_parts = np.split(utc, cuts)
         off_parts = np.split(off, cuts)
-        values = _floats(hr_values + list(chain.from_iterable(vals for _, (_, _, vals) in bufs)))
+        values = _floats(hr_values + list(chain.from_iterable(b[2] for _, b in bufs)))
         for w, ws, we in zip(
             new_workouts, utc_parts[-2].tolist(), utc_parts[-1].tolist(), strict=True
         ):
@@ -710,28 +785,55 @@ class _Collector:
         vendor_values = values[n_hr:]
         has_nan = bool(np.isnan(vendor_values).any())  # else no per-series masks
         at = 0
-        for i, ((rtype, source, unit), (_, _, vals)) in enumerate(bufs):
+        for i, ((rtype, source), (_, _, vals, units)) in enumerate(bufs):
             val = vendor_values[at : at + len(vals)]
             start, end = utc_parts[3 + 2 * i], utc_parts[4 + 2 * i]
             at += len(vals)
-            kind, our_unit, units = _VENDOR[rtype]
-            factor = units.get(unit)
+            self._add_vendor(rtype, source, start, end, val, units, has_nan)
+
+    def _add_vendor(
+        self,
+        rtype: str,
+        source: str,
+        start: npt.NDArray[np.int64],
+        end: npt.NDArray[np.int64],
+        val: npt.NDArray[np.float64],
+        units: Sequence[str],
+        has_nan: bool = True,
+    ) -> None:
+        """Append one (type, source)'s records, in file order, converted to our unit: records
+        in an unknown unit and values that are not numbers are skipped and counted."""
+        kind, our_unit, table = _VENDOR[rtype]
+        u0 = units[0]
+        if units.count(u0) == len(units):  # one unit: the usual case
+            factor = table.get(u0)
             if factor is None:
-                self._count(f"{kind} record(s) in unknown unit {unit!r} (skipped)", len(vals))
-                continue
+                self._count(f"{kind} record(s) in unknown unit {u0!r} (skipped)", len(units))
+                return
             if factor != 1.0:
                 val = val * factor
-            if has_nan:
-                ok = ~np.isnan(val)
-                if not ok.all():
-                    self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
-                    val, start, end = val[ok], start[ok], end[ok]
-            parts = self.parts.get((kind, source))
-            if parts is None:
-                parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
-            parts.start.append(start)
-            parts.end.append(end)
-            parts.value.append(val)
+        else:
+            factors = np.array([table.get(u, np.nan) for u in units], np.float64)
+            known = ~np.isnan(factors)
+            if not known.all():
+                for u in dict.fromkeys(units):
+                    if u not in table:
+                        n = units.count(u)
+                        self._count(f"{kind} record(s) in unknown unit {u!r} (skipped)", n)
+                val, start, end, factors = val[known], start[known], end[known], factors[known]
+            val = val * factors
+            has_nan = True
+        if has_nan:
+            ok = ~np.isnan(val)
+            if not ok.all():
+                self._count(f"{kind} value(s) that are not numbers (skipped)", int((~ok).sum()))
+                val, start, end = val[ok], start[ok], end[ok]
+        parts = self.parts.get((kind, source))
+        if parts is None:
+            parts = self.parts[(kind, source)] = _Parts(kind, our_unit, source)
+        parts.start.append(start)
+        parts.end.append(end)
+        parts.value.append(val)
 
     def _bad_date(
         self,
@@ -792,16 +894,35 @@ class _Collector:
             times = [t for t, k in zip(times, keep.tolist(), strict=True) if k]
             if not rec.size:
                 return
-        rec_utc = np.concatenate(self.hrv_utc)[rec]
-        rec_off = np.concatenate(self.hrv_off)[rec]
-        rec_end = np.concatenate(self.hrv_utc_end)[rec]
         sod_us, ok = parse_beat_times(times)
-        bpm = _floats(bpm_s)
-        ok &= bpm > 0  # NaN compares False
+        self.add_beats(rec, sod_us, ok, _floats(bpm_s))
+
+    def add_beats(
+        self,
+        rec: npt.NDArray[np.int64],
+        sod_us: npt.NDArray[np.int64],
+        ok: npt.NDArray[np.bool_],
+        bpm: npt.NDArray[np.float64],
+    ) -> None:
+        """Keep beats read (their HRV record's index, time of day, readability, bpm): they are
+        placed in time once every beat of their record is known (:meth:`place_beats`), so
+        how the file was cut into windows never matters."""
+        ok = ok & (bpm > 0)  # NaN compares False
         if not ok.all():
             self._count(
                 "instantaneous bpm value(s) or time(s) unreadable (skipped)", int((~ok).sum())
             )
+        self.beats.append((rec, sod_us, ok, bpm))
+
+    def place_beats(self) -> None:
+        """RR intervals from every beat kept: see :func:`_place_beats`."""
+        if not self.beats:
+            return
+        rec, sod_us, ok, bpm = (np.concatenate(x) for x in zip(*self.beats, strict=True))
+        self.beats.clear()
+        rec_utc = np.concatenate(self.hrv_utc)[rec]
+        rec_off = np.concatenate(self.hrv_off)[rec]
+        rec_end = np.concatenate(self.hrv_utc_end)[rec]
         ts, shifted = _place_beats(rec, rec_utc, rec_off, rec_end, sod_us, ok)
         if shifted:
             self._count(
@@ -814,9 +935,10 @@ class _Collector:
 
     # result -----------------------------------------------------------------------------------
     def anything(self) -> bool:
-        return bool(self.hr_ts or self.parts or self.workouts or self.rr_ts)
+        return bool(self.hr_ts or self.parts or self.workouts or self.rr_ts or self.beats)
 
     def recording(self) -> Recording:
+        self.place_beats()
         rec = Recording(format="apple_health", kind="allday")
         if self.hr_ts:
             ts = np.concatenate(self.hr_ts) * _US
@@ -851,7 +973,7 @@ class _Collector:
         rec.meta.update({k: v for k, v in self.meta.items() if v})
         if not len(rec.hr):
             rec.warnings.append("no heart rate records in this export")
-        for what, n in self.warn.items():
+        for what, n in sorted(self.warn.items()):  # the same order however the file was read
             rec.warnings.append(f"{n} {what}")
         return rec
 
