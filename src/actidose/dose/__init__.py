@@ -1,6 +1,6 @@
 """Pure-numpy dose kernels: heart-rate load, load over days, and acceleration.
 
-Functions of arrays (units in each docstring), importable with only numpy, scipy and the
+Functions of arrays (units in each docstring), importable with only numpy and the
 standard library. Each kernel returns its values together with what it did to the input
 (samples clipped, NaN samples, gaps, dropped samples), and streaming kernels take their state
 in and hand it back so that chunked processing equals processing the whole.

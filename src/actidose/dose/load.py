@@ -2,9 +2,9 @@
 
 Inputs are daily load series, one value per calendar day with rest days as 0 (use
 :func:`daily_sum` to build one from per-sample or per-session loads). The recursive models
-(:func:`pmc`, :func:`acwr_ewma`) are first-order IIR filters run with
-:func:`scipy.signal.lfilter`; they take their state in and hand it back, so running a series in
-chunks with the state carried equals running it whole.
+(:func:`pmc`, :func:`acwr_ewma`) are first-order IIR filters, evaluated in blocks of days with
+matrix products (:func:`_ewma`); they take their state in and hand it back, so running a series
+in chunks with the state carried equals running it whole (to rounding).
 
 Non-finite loads raise ``ValueError`` rather than being filled: a day without load is 0, a
 day without *data* is the caller's decision, which :func:`load_models` takes as an explicit
@@ -19,7 +19,6 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 from actidose.errors import UsageError
 
@@ -143,13 +142,38 @@ def _pmc_gain(tau: float, form: str) -> float:
     raise ValueError(f"form must be 'exp' or 'inverse', got {form!r}")
 
 
+_EWMA_BLOCK = 32
+
+
 def _ewma(x: FloatArray, k: float, y_prev: float) -> tuple[FloatArray, float]:
-    """``y[t] = y[t-1] + k (x[t] - y[t-1])`` via lfilter; returns (y, y[-1])."""
-    if x.size == 0:
+    """``y[t] = y[t-1] + k (x[t] - y[t-1])``, from ``y[-1] = y_prev``; returns (y, y[-1]).
+
+    Blocked: within blocks of 32 days the recurrence is a product with the lower-triangular
+    matrix of powers of ``a = 1 - k`` (all at once for every block), and only the block-end
+    values are carried from block to block. Only non-negative powers of ``a`` enter the sums,
+    so it is as stable as the day-by-day recurrence and agrees with it to rounding.
+    """
+    n = x.size
+    if n == 0:
         return np.zeros(0), y_prev
-    # Direct form II transposed: y[n] = b0 x[n] + z[n-1], z[n] = -a1 y[n]; so z = (1-k) y_prev.
-    y, _ = lfilter([k], [1.0, -(1.0 - k)], x, zi=[(1.0 - k) * y_prev])
-    y = np.asarray(y, dtype=np.float64)
+    a = 1.0 - k
+    b = _EWMA_BLOCK
+    nb = -(-n // b)
+    pad = np.zeros(nb * b)
+    pad[:n] = k * x
+    j = np.arange(b)
+    lag = j[:, None] - j[None, :]
+    powers = np.where(lag >= 0, a ** np.maximum(lag, 0), 0.0)  # [j, i] = a^(j-i), i <= j
+    z = pad.reshape(nb, b) @ powers.T  # each block's recurrence from a zero start
+    a_b = a**b
+    carry = np.empty(nb + 1)
+    carry[0] = y_prev
+    last = z[:, -1].tolist()
+    c = y_prev
+    for m in range(nb):  # one step per block: n / 32 steps
+        c = a_b * c + last[m]
+        carry[m + 1] = c
+    y = (z + np.outer(carry[:-1], a ** (j + 1))).ravel()[:n]
     return y, float(y[-1])
 
 
