@@ -26,6 +26,18 @@ class Study:
     prescriptions: Path | None = None  # TOML: each arm's prescribed dose
 
 
+#: The roster CSV's columns (``actidose participant import``).
+ROSTER_COLUMNS = (
+    "participant_id",
+    "sex",
+    "birth_year",
+    "timezone",
+    "arm",
+    "hr_rest_bpm",
+    "hr_max_bpm",
+    "start_date",
+)
+
 PRESCRIPTIONS = """\
 # The demo trial's prescriptions (see docs/study.md)
 [arms.aerobic]
@@ -143,18 +155,7 @@ def make_study(folder: Path, *, n_participants: int = 6, weeks: int = 6, seed: i
                 study.n_files += 1
     with study.roster.open("w", newline="") as fp:
         out = csv.writer(fp)
-        out.writerow(
-            [
-                "participant_id",
-                "sex",
-                "birth_year",
-                "timezone",
-                "arm",
-                "hr_rest_bpm",
-                "hr_max_bpm",
-                "start_date",
-            ]
-        )
+        out.writerow(ROSTER_COLUMNS)
         out.writerows(rows)
     study.ratings = folder / "ratings.csv"
     with study.ratings.open("w", newline="") as fp:
