@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from actidose.dose.exposure import interval_window_sums
+from actidose.dose.exposure import _step_integral, interval_window_sums
 from actidose.dose.hr import sample_durations
 from actidose.errors import UsageError
 
@@ -304,22 +304,8 @@ def sustained_peak(
         a = np.concatenate([ts, ends - length_us])
         b = a + length_us
         # Covered time and beats up to a and to b: one search per edge for both integrals.
-        cum_t = np.concatenate([[0.0], np.cumsum(hold)])
-        cum_b = np.concatenate([[0.0], np.cumsum(hr * hold)])
-
-        def upto(x: npt.NDArray[np.int64]) -> tuple[F64, F64]:
-            k = np.searchsorted(ts, x, side="right") - 1
-            kk = np.maximum(k, 0)
-            part = np.clip((x - ts[kk]) / _US_PER_S, 0.0, hold[kk])
-            before = k >= 0
-            return (
-                np.where(before, cum_t[kk] + part, 0.0),
-                np.where(before, cum_b[kk] + hr[kk] * part, 0.0),
-            )
-
-        t_a, b_a = upto(a)
-        t_b, b_b = upto(b)
-        covered, beats = t_b - t_a, b_b - b_a
+        rates = np.vstack([np.ones(ts.size), hr])
+        covered, beats = _step_integral(ts, hold, rates, b) - _step_integral(ts, hold, rates, a)
         span_s = length_us / _US_PER_S
         day = _day_of(bounds, a)
         ok = (covered >= span_s - 1e-6) & (day >= 0) & (day < n_days)

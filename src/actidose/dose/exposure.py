@@ -144,15 +144,20 @@ def event_window_sums(
 
 def _step_integral(t_us: I64, hold_s: F64, rate: F64, x_us: I64) -> F64:
     """Integral of the step function (``rate[i]`` on ``[t[i], t[i] + hold[i])``, 0 elsewhere)
-    from the beginning of time to each ``x``. Intervals are sorted and do not overlap."""
+    from the beginning of time to each ``x``. Intervals are sorted and do not overlap.
+    ``rate`` of shape (k, n) integrates k functions with one search: result (k, m)."""
     x = np.asarray(x_us, dtype=np.int64)
+    r = np.atleast_2d(rate)
     if t_us.size == 0:
-        return np.zeros(x.shape)
-    cum = np.concatenate([[0.0], np.cumsum(rate * hold_s)])
-    k = np.searchsorted(t_us, x, side="right") - 1  # last sample starting at or before x
-    kk = np.maximum(k, 0)
-    part = np.clip((x - t_us[kk]) / _US_PER_S, 0.0, hold_s[kk])
-    return np.where(k >= 0, cum[kk] + rate[kk] * part, 0.0)
+        out = np.zeros((r.shape[0], *x.shape))
+    else:
+        zero = np.zeros((r.shape[0], 1))
+        cum = np.concatenate([zero, np.cumsum(r * hold_s, axis=-1)], axis=-1)
+        k = np.searchsorted(t_us, x, side="right") - 1  # last sample starting at or before x
+        kk = np.maximum(k, 0)
+        part = np.clip((x - t_us[kk]) / _US_PER_S, 0.0, hold_s[kk])
+        out = np.where(k >= 0, cum[:, kk] + r[:, kk] * part, 0.0)
+    return out[0] if np.ndim(rate) == 1 else out
 
 
 def interval_window_sums(

@@ -951,6 +951,8 @@ class _Collector:
             if not p.start:
                 continue
             start = np.concatenate(p.start)
+            if not start.size:  # every record of it skipped (e.g. unknown units): no series
+                continue
             end = np.concatenate(p.end)
             rec.vendor.append(
                 VendorSeries(

@@ -554,23 +554,29 @@ def _qualify(
     duration = np.array(rows["duration_s"], np.float64)
     covered = np.array(rows["hr_coverage_s"], np.float64)
     minutes = np.fmax(duration, covered) / 60.0
-    long_enough = minutes >= presc.min_session_min
-    if presc.qualify == "duration":
-        return long_enough
-    if presc.qualify == "band_minutes":
-        band = np.array([np.nan if v is None else v for v in rows["band_min"]], np.float64)
-        return np.nan_to_num(band) >= presc.min_session_min
-    i = day_idx.astype(np.int64)
-    assert presc.band_scheme is not None
-    inside = dadh.in_band(
-        hr_mean,
-        an.rest[i],
-        an.max[i],
-        scheme=presc.band_scheme,
-        low=presc.band_low,
-        high=presc.band_high,
+    band = np.array([np.nan if v is None else v for v in rows["band_min"]], np.float64)
+    inside = np.zeros(k, bool)
+    if presc.qualify == "duration_in_band":
+        assert presc.band_scheme is not None
+        i = day_idx.astype(np.int64)
+        inside = np.asarray(
+            dadh.in_band(
+                hr_mean,
+                an.rest[i],
+                an.max[i],
+                scheme=presc.band_scheme,
+                low=presc.band_low,
+                high=presc.band_high,
+            ),
+            bool,
+        )
+    return dadh.session_qualifies(
+        minutes,
+        np.nan_to_num(band),  # band minutes unknown: none in the band
+        inside,
+        rule=presc.qualify,
+        min_session_min=presc.min_session_min,
     )
-    return long_enough & np.asarray(inside, bool)
 
 
 def _link_sessions(

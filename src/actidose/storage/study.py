@@ -300,18 +300,15 @@ def adherence_tables(
         s_day, qual, band, trimp = dd.sess_day, dd.sess_qualifies, dd.sess_band_min, dd.sess_ban
         obs_days, observed = dd.days, dd.status == "observed"
         ab = dd.ab
-    trimp_week = presc.trimp_per_week
-    trimp_source = "prescribed" if trimp_week is not None else None
-    if trimp_week is None and presc.band_scheme == "hrr" and ab is not None:
-        per_session = dadh.prescribed_session_trimp(
-            presc.min_session_min, presc.band_low, presc.band_high, ab[0], ab[1]
-        )
-        if per_session is not None and np.isfinite(per_session):
-            trimp_week = float(per_session) * presc.sessions_per_week
-            trimp_source = "band_midpoint"
-    band_week = (
-        presc.min_session_min * presc.sessions_per_week if presc.band_scheme is not None else None
+    trimp_week = presc.trimp_prescribed_per_week(*(ab if ab is not None else (None, None)))
+    trimp_source = (
+        "prescribed"
+        if presc.trimp_per_week is not None
+        else "band_midpoint"
+        if trimp_week is not None
+        else None
     )
+    band_week = presc.band_min_per_week
     wa = dadh.weekly_adherence(
         start_day,
         presc.weeks,
