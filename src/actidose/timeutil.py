@@ -84,8 +84,9 @@ def utc_offsets_s(ts_us: npt.NDArray[np.int64], tz: str) -> npt.NDArray[np.int64
     y0 = int(np.datetime64(lo * 15, "m").astype("datetime64[Y]").astype(np.int64)) + 1970
     y1 = int(np.datetime64(hi * 15, "m").astype("datetime64[Y]").astype(np.int64)) + 1970
     years = range(y0, y1 + 1)
-    if len(years) > 3 and np.unique(buckets).size < 2000:
-        # Sparse instants over many years (a few files years apart): ask per present year only.
+    if len(years) > 60:
+        # Instants over many decades (a few files far apart): tables for present years only
+        # (each year's table is cached per zone, so a range of years costs nothing twice).
         present = np.unique(
             (np.unique(buckets) * 15).astype("datetime64[m]").astype("datetime64[Y]").astype(int)
         )

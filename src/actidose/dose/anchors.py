@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from actidose.dose.exposure import _step_integral, interval_window_sums
+from actidose.dose.exposure import interval_window_sums
 from actidose.dose.hr import sample_durations
 from actidose.errors import UsageError
 
@@ -260,11 +260,12 @@ def sustained_peak(
     Over every window ``[a, a + peak_s)`` lying wholly in time covered by samples (each holds
     until the next, at most ``max_gap_s``, so no gap longer than that is inside), the
     time-weighted mean HR; the day's peak is the highest mean of the windows starting that
-    day. The mean of a step function over a sliding window is piecewise linear in ``a``, so
-    its maximum is at a window that starts at a sample or ends where a sample's hold ends:
-    exactly those windows are evaluated (2 per sample), which gives the maximum over all
-    windows. A single 220 bpm artefact among 1 Hz samples moves a 10 s mean by a tenth of its
-    excess, not to 220.
+    day (at whole microseconds). The mean of a step function over a sliding window is
+    piecewise linear in ``a``, so its maximum is at a window that starts at a sample or ends
+    where a sample's hold ends, or at the day's first or last start: exactly those windows
+    are evaluated (2 per sample, 2 per day), which gives the maximum over all windows. A
+    single 220 bpm artefact among 1 Hz samples moves a 10 s mean by a tenth of its excess,
+    not to 220.
 
     Parameters
     ----------
@@ -300,16 +301,53 @@ def sustained_peak(
     peak = np.full(n_days, -np.inf)
     if ts.size and n_days:
         length_us = round(peak_s * _US_PER_S)
-        ends = ts + np.round(hold * _US_PER_S).astype(np.int64)
-        a = np.concatenate([ts, ends - length_us])
-        b = a + length_us
-        # Covered time and beats up to a and to b: one search per edge for both integrals.
-        rates = np.vstack([np.ones(ts.size), hr])
-        covered, beats = _step_integral(ts, hold, rates, b) - _step_integral(ts, hold, rates, a)
         span_s = length_us / _US_PER_S
-        day = _day_of(bounds, a)
-        ok = (covered >= span_s - 1e-6) & (day >= 0) & (day < n_days)
-        np.maximum.at(peak, day[ok], beats[ok] / span_s)
+        # Cumulative covered time (integer microseconds, exact) and beats before each sample:
+        # the integral up to a window edge that is a sample's start or its hold's end is read
+        # off directly; only the other edge needs a search.
+        hold_us = np.round(hold * _US_PER_S).astype(np.int64)
+        cov = np.concatenate([[0], np.cumsum(hold_us)])
+        bts = np.concatenate([[0.0], np.cumsum(hr * (hold_us / _US_PER_S))])
+        ends = ts + hold_us
+
+        def upto(x: I64) -> tuple[I64, F64]:
+            """Covered microseconds and beats from the first sample to each instant x."""
+            k = np.searchsorted(ts, x, side="right") - 1  # last sample starting at or before x
+            kk = np.maximum(k, 0)
+            part = np.clip(x - ts[kk], 0, hold_us[kk])
+            c = np.where(k >= 0, cov[kk] + part, 0)
+            return c, np.where(k >= 0, bts[kk] + hr[kk] * (part / _US_PER_S), 0.0)
+
+        n = ts.size
+        idx = np.arange(n)
+        # Windows starting at a sample (their end searched) and windows ending where a hold
+        # ends (their start searched).
+        starts_b = ends - length_us
+        c1, b1 = upto(ts + length_us)
+        c2, b2 = upto(starts_b)
+        groups = [
+            (ts, c1 - cov[idx], b1 - bts[idx]),
+            (starts_b, cov[idx + 1] - c2, bts[idx + 1] - b2),
+        ]
+        # Windows starting at each day's first and last microsecond: the mean is piecewise
+        # linear in the start, so with the windows above the maximum over every start in
+        # the day is among these.
+        first_last = np.concatenate([bounds[:-1], bounds[1:] - 1])
+        c3, b3 = upto(first_last)
+        c4, b4 = upto(first_last + length_us)
+        day_fl = np.tile(np.arange(n_days), 2)
+        ok_fl = c4 - c3 >= length_us
+        np.maximum.at(peak, day_fl[ok_fl], (b4 - b3)[ok_fl] / span_s)  # 2 per day: small
+        # Window starts ascend within each group (holds do not overlap), so each group's days
+        # ascend: the per-day maximum is a segmented reduction.
+        for start, covered, beats in groups:
+            day = _day_of(bounds, start)
+            ok = (covered >= length_us) & (day >= 0) & (day < n_days)
+            d, v = day[ok], beats[ok] / span_s
+            if d.size:
+                first = np.flatnonzero(np.concatenate([[True], d[1:] != d[:-1]]))
+                seg = np.maximum.reduceat(v, first)
+                peak[d[first]] = np.maximum(peak[d[first]], seg)
     peak[~np.isfinite(peak)] = np.nan
     return peak
 

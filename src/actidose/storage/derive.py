@@ -53,6 +53,11 @@ def save_config(con: duckdb.DuckDBPyConnection, cfg: DoseConfig) -> None:
 
 
 def _register_params(con: duckdb.DuckDBPyConnection, cfg: DoseConfig) -> None:
+    known = con.execute(
+        "SELECT 1 FROM parameter_sets WHERE params_id = ?", [cfg.params_id]
+    ).fetchone()
+    if known:  # a lookup costs a fraction of an INSERT OR IGNORE
+        return
     con.execute(
         "INSERT OR IGNORE INTO parameter_sets VALUES (?, ?, ?, ?)",
         [cfg.params_id, datetime.now(UTC), __version__, cfg.to_json()],
@@ -156,32 +161,33 @@ def compute_participant(
     p = require(con, participant_id)
     tz = p.timezone
     ok = "s.status IN ('imported', 'salvaged')"
-    smp = con.execute(
-        "SELECT epoch_us(h.ts) AS ts, h.bpm::DOUBLE AS bpm, h.source_id FROM hr_samples h "
-        f"JOIN sources s USING (source_id) WHERE h.participant_id = ? AND {ok} "
-        "ORDER BY h.source_id, h.ts",
+    srcs = con.execute(
+        f"SELECT source_id, kind = 'allday' FROM sources s WHERE participant_id = ? AND {ok}",
         [participant_id],
+    ).fetchall()
+    ok_ids = [r[0] for r in srcs]
+    allday_ids = np.array([r[0] for r in srcs if r[1]], np.int64)
+    # A filter on the participant's usable sources, no join and no ORDER BY: the rows are
+    # put in (source, time) order here, which costs nothing when they come in that order.
+    smp = con.execute(
+        "SELECT epoch_us(ts) AS ts, bpm::DOUBLE AS bpm, source_id FROM hr_samples "
+        "WHERE participant_id = $p AND list_contains($ids, source_id)",
+        {"p": participant_id, "ids": ok_ids},
     ).fetchnumpy()
     ts_src = np.asarray(smp["ts"], np.int64)
     bpm_src = np.asarray(smp["bpm"], np.float64)
     sid_src = np.asarray(smp["source_id"], np.int64)
+    if ts_src.size > 1:
+        d_sid, d_ts = np.diff(sid_src), np.diff(ts_src)
+        if np.any((d_sid < 0) | ((d_sid == 0) & (d_ts < 0))):
+            by = np.lexsort((ts_src, sid_src))
+            ts_src, bpm_src, sid_src = ts_src[by], bpm_src[by], sid_src[by]
     acts = con.execute(
         "SELECT a.source_id, a.idx, epoch_us(a.start_ts), epoch_us(a.end_ts), a.sport, "
         "a.sub_sport, a.timer_s FROM activities a JOIN sources s USING (source_id) "
         f"WHERE a.participant_id = ? AND {ok} ORDER BY a.start_ts, a.source_id, a.idx",
         [participant_id],
     ).fetchall()
-    allday_ids = np.array(
-        [
-            r[0]
-            for r in con.execute(
-                f"SELECT source_id FROM sources s WHERE participant_id = ? AND {ok} "
-                "AND kind = 'allday'",
-                [participant_id],
-            ).fetchall()
-        ],
-        np.int64,
-    )
     has_allday = allday_ids.size > 0
 
     # --- all HR of the participant as one series, each instant from the best source ---
@@ -781,8 +787,7 @@ def recompute(
         known = {
             r[0]
             for r in con.execute(
-                "SELECT participant_id FROM participants WHERE participant_id IN "
-                "(SELECT unnest($ids))",
+                "SELECT participant_id FROM participants WHERE list_contains($ids, participant_id)",
                 {"ids": batch},
             ).fetchall()
         }
@@ -795,7 +800,7 @@ def recompute(
             _register_params(con, cfg)
             for name in DERIVED:
                 con.execute(
-                    f"DELETE FROM {name} WHERE participant_id IN (SELECT unnest($ids))",
+                    f"DELETE FROM {name} WHERE list_contains($ids, participant_id)",
                     {"ids": batch},
                 )
                 if name in parts:
@@ -807,7 +812,7 @@ def recompute(
                     finally:
                         con.unregister("_derived")
             con.execute(
-                "DELETE FROM pending_recompute WHERE participant_id IN (SELECT unnest($ids))",
+                "DELETE FROM pending_recompute WHERE list_contains($ids, participant_id)",
                 {"ids": batch},
             )
         done.extend(batch)
