@@ -68,7 +68,7 @@ damage) to :func:`read_reference`, which reads the file again from its start;
 ``meta["apple_health_reader"]`` says which ran (``"fast"``, ``"lxml"``, or ``"lxml (<why the
 scanner handed over>)"``). Both give the same Recording, to the byte: the scanner reads
 attribute values as this libxml2 does (white space normalised, ``&amp;`` reported as
-``&#38;``), and the reference reader's results do not depend on how its input is cut into
+``&#38;``, which both then turn back into ``&``), and the reference reader's results do not depend on how its input is cut into
 windows (vendor values keep file order when units change, RR beats are placed per record once
 all its beats are read, warnings come in sorted order).
 
@@ -977,6 +977,7 @@ class _Collector:
             rec.warnings.append("no heart rate records in this export")
         for what, n in sorted(self.warn.items()):  # the same order however the file was read
             rec.warnings.append(f"{n} {what}")
+        _restore_ampersands(rec)
         return rec
 
     def _sources(self, rec: Recording) -> None:
@@ -1043,6 +1044,25 @@ class _Collector:
                 )
             )
         return out
+
+
+def _amp(text: str | None) -> str | None:
+    return text.replace("&#38;", "&") if text and "&" in text else text
+
+
+def _restore_ampersands(rec: Recording) -> None:
+    """libxml2, substituting no entities (as these parsers run), reports every ``&`` of an
+    attribute value (written ``&amp;``, ``&#38;`` or ``&#x26;``) as the text ``&#38;``, and
+    no other ``&``: replacing ``&#38;`` by ``&`` gives the value the file means (a literal
+    ``&#38;``, written ``&amp;#38;``, comes back as ``&#38;``)."""
+    for v in rec.vendor:
+        v.origin = _amp(v.origin)
+        v.unit = _amp(v.unit) or v.unit
+    rec.device = _amp(rec.device)
+    rec.meta = {k: _amp(v) or v for k, v in rec.meta.items()}
+    rec.warnings = [_amp(w) or w for w in rec.warnings]
+    for a in rec.activities:
+        a.sport, a.sub_sport = _amp(a.sport), _amp(a.sub_sport)
 
 
 # --- vectorized parsing ----------------------------------------------------------------------
