@@ -7,16 +7,18 @@ Writes a cohort with :mod:`cohort_gen` (timed on its own and excluded from every
 runs, each as its own ``python -m actidose --db DB ...`` process, as a data manager would:
 
 1. ``participant import roster.csv``
-2. ``import <participant folder> -P <id> --jobs N --json`` for each participant
+2. ``prescription set arms.toml``
 3. ``symptoms import ratings.csv --instruments instruments.toml``
-4. ``prescription set arms.toml``
+4. ``import <participant folder> -P <id> --jobs N --json`` for each participant
 5. ``recompute`` (every derived table, all participants)
 
-and prints: files/s and HR samples/s of step 2, the time of every step, total import time
-(steps 1-4) and recompute time, peak memory, the database size, and the median time (of
-``--repeat`` runs, through ``actidose.open(db).sql(...)``, i.e. into polars) of two typical
-queries: ``SELECT * FROM weekly_dose`` (all participants) and ``SELECT * FROM
-symptom_exposure WHERE instrument = 'phq9'``.
+(a study is set up, arms and instruments, before data arrives; each of steps 2-4 recomputes
+the participants it touches, as it always does) and prints: files/s and HR samples/s of step
+4, the time of every step, total import time (steps 1-4) and recompute time, peak memory,
+the database size, and the median time (of ``--repeat`` runs, through
+``actidose.open(db).sql(...)``, i.e. into polars) of two typical queries: ``SELECT * FROM
+weekly_dose`` (all participants) and ``SELECT * FROM symptom_exposure WHERE instrument =
+'phq9'``.
 
 Times are wall-clock, end to end: each includes the command's start-up (Python, imports,
 opening the database), printed once as "CLI start-up". ``actidose import`` recomputes the
@@ -219,6 +221,19 @@ def measure(cohort: Cohort, db: Path, *, jobs: int = 2, repeat: int = 5) -> Figu
     with _TreeRss() as tree:
         s, _ = _actidose(db, "participant", "import", str(cohort.roster))
         fig.steps.append(Step("participant import", s))
+        s, _ = _actidose(db, "prescription", "set", str(cohort.prescriptions))
+        fig.steps.append(Step("prescription set", s))
+        s, out = _actidose(
+            db,
+            "symptoms",
+            "import",
+            str(cohort.ratings),
+            "--instruments",
+            str(cohort.instruments),
+            "--json",
+            ok=(0, 3),
+        )
+        fig.steps.append(Step("symptoms import", s))
         for p in cohort.participants:
             s, out = _actidose(
                 db,
@@ -237,19 +252,6 @@ def measure(cohort: Cohort, db: Path, *, jobs: int = 2, repeat: int = 5) -> Figu
                 if n:
                     fig.file_status[status] = fig.file_status.get(status, 0) + n
         fig.files = sum(fig.file_status.values())
-        s, out = _actidose(
-            db,
-            "symptoms",
-            "import",
-            str(cohort.ratings),
-            "--instruments",
-            str(cohort.instruments),
-            "--json",
-            ok=(0, 3),
-        )
-        fig.steps.append(Step("symptoms import", s))
-        s, _ = _actidose(db, "prescription", "set", str(cohort.prescriptions))
-        fig.steps.append(Step("prescription set", s))
         s, _ = _actidose(db, "recompute")
         fig.steps.append(Step("recompute", s))
     fig.peak_tree_rss_mb = tree.peak_mb
