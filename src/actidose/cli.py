@@ -680,5 +680,9 @@ from .symptoms_cli import register as register_symptoms  # noqa: E402
 register_prescription(main)
 register_symptoms(main)
 
+from .plot_cli import register as register_plot  # noqa: E402
+
+register_plot(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
