@@ -610,10 +610,18 @@ def recompute_cmd(
 )
 @click.option("--weeks", type=click.IntRange(1, 52), default=6, show_default=True)
 @click.option("--seed", type=int, default=2024, show_default=True)
+@click.option(
+    "--figure",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to draw the first participant's fitness/fatigue chart [default: DIR/pmc.png].",
+)
 @click.pass_obj
-def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) -> None:
-    """Make an example study (FIT files, symptom ratings, prescriptions), import it and print
-    the weekly dose and adherence."""
+def demo(
+    obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int, figure: Path | None
+) -> None:
+    """Make an example study (FIT files, symptom ratings, prescriptions), import it, print
+    the weekly dose and adherence, and (with matplotlib) draw a chart and write the reports."""
     from .demo import make_study
 
     with user_errors():
@@ -666,8 +674,31 @@ def demo(obj: _Ctx, folder: Path, n_participants: int, weeks: int, seed: int) ->
             f"database: {resolve_db_path(obj.db)}  (try: actidose query "
             '"select * from symptom_exposure limit 10")'
         )
+        _demo_pictures(obj, folder, figure)
         if worst:
             sys.exit(worst)
+
+
+def _demo_pictures(obj: _Ctx, folder: Path, figure: Path | None) -> None:
+    """The demo's chart and reports, when matplotlib is installed (the database is closed for
+    writing by now: the reports open it read-only)."""
+    from .plots import require_matplotlib
+
+    try:
+        require_matplotlib()
+    except UsageError:
+        click.echo("charts and HTML reports: pip install 'actidose[plots]', then actidose demo")
+        return
+    import actidose
+
+    from .report import write_cohort_report, write_participant_report, write_readme_figure
+
+    fig = write_readme_figure(obj.db, figure or folder / "pmc.png")
+    with actidose.open(obj.db) as study:
+        first = str(study.participants()["participant_id"][0])
+        one = write_participant_report(study, first, folder / f"report-{first}.html")
+        cohort = write_cohort_report(study, folder / "report-cohort.html")
+    click.echo(f"chart: {fig}; reports: {one}, {cohort}")
 
 
 from .sync_cli import register  # noqa: E402  (the sync commands attach to `main`)
@@ -681,8 +712,10 @@ register_prescription(main)
 register_symptoms(main)
 
 from .plot_cli import register as register_plot  # noqa: E402
+from .report_cli import register as register_report  # noqa: E402
 
 register_plot(main)
+register_report(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

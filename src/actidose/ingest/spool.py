@@ -25,7 +25,8 @@ reconstructed backwards from that receive time (the last interval ends at it). E
 the table ``ble_sync`` (created here on first use, not by the schema migrations) keeps, per
 source, the highest spool ``seq`` committed, updated in the same transaction as the samples.
 Gaps (a disconnect until the next notification) are kept in ``ble_sync.gaps``; nothing is
-interpolated into them.
+interpolated into them. ``ble_sync.battery_pct`` is the lowest battery level the sensor reported
+in the session (NULL: never reported), for the cohort report's battery flag.
 
 Accelerometer (``actidose sync --acc``): :data:`PMD` records are the raw Polar PMD data
 notifications; the settings the sync chose (sample rate, resolution, range, factor) are an
@@ -84,7 +85,7 @@ MAX_RECORD = 1 << 20  # a notification is at most a few hundred bytes; anything 
 
 BLE_SYNC_DDL = (
     "CREATE TABLE IF NOT EXISTS ble_sync (source_id BIGINT PRIMARY KEY, "
-    "session_uuid VARCHAR, last_seq BIGINT, gaps JSON)"
+    "session_uuid VARCHAR, last_seq BIGINT, gaps JSON, battery_pct INTEGER)"
 )
 
 
@@ -230,6 +231,7 @@ class Decoded:
     n_bad_payload: int = 0
     device_info: dict[str, str] = field(default_factory=dict)
     battery: int | None = None
+    battery_min: int | None = None  # the lowest level reported in these records
     last_ts_us: int | None = None
 
 
@@ -253,6 +255,9 @@ def decode(records: Sequence[SpoolRecord], gaps: list[dict[str, Any]]) -> Decode
                 out.device_info.update({k: str(v) for k, v in ev.items() if k != "event" and v})
             elif name == "battery" and ev.get("percent") is not None:
                 out.battery = int(ev["percent"])
+                out.battery_min = (
+                    out.battery if out.battery_min is None else min(out.battery_min, out.battery)
+                )
             continue
         if r.kind != HRM:
             continue  # PMD frames: see decode_pmd / store_accel
@@ -303,6 +308,8 @@ def sensor_kind(name: str | None) -> str:
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(BLE_SYNC_DDL)
+    # databases whose ble_sync predates the battery column
+    con.execute("ALTER TABLE ble_sync ADD COLUMN IF NOT EXISTS battery_pct INTEGER")
 
 
 @dataclass
@@ -376,7 +383,11 @@ def store_records(
                     ],
                 ).fetchone()[0]  # type: ignore[index]
             )
-            con.execute("INSERT INTO ble_sync VALUES (?, ?, 0, '[]')", [sid, uuid])
+            con.execute(
+                "INSERT INTO ble_sync (source_id, session_uuid, last_seq, gaps) "
+                "VALUES (?, ?, 0, '[]')",
+                [sid, uuid],
+            )
         else:
             sid = int(row[0])
         keep = np.ones(clean.ts_us.size, bool)
@@ -443,8 +454,9 @@ def store_records(
         )
         last_seq = new[-1].seq
         con.execute(
-            "UPDATE ble_sync SET last_seq = ?, gaps = ? WHERE source_id = ?",
-            [last_seq, json.dumps(gaps), sid],
+            "UPDATE ble_sync SET last_seq = ?, gaps = ?, battery_pct = CASE WHEN ? IS NULL "
+            "THEN battery_pct ELSE least(coalesce(battery_pct, ?), ?) END WHERE source_id = ?",
+            [last_seq, json.dumps(gaps), dec.battery_min, dec.battery_min, dec.battery_min, sid],
         )
         con.execute("INSERT OR IGNORE INTO pending_recompute VALUES (?)", [pid])
         con.execute("COMMIT")
