@@ -68,9 +68,9 @@ damage) to :func:`read_reference`, which reads the file again from its start;
 ``meta["apple_health_reader"]`` says which ran (``"fast"``, ``"lxml"``, or ``"lxml (<why the
 scanner handed over>)"``). Both give the same Recording, to the byte: the scanner reads
 attribute values as this libxml2 does (white space normalised, ``&amp;`` reported as
-``&#38;``, which both then turn back into ``&``), and the reference reader's results do not depend on how its input is cut into
-windows (vendor values keep file order when units change, RR beats are placed per record once
-all its beats are read, warnings come in sorted order).
+``&#38;``, which both then turn back into ``&``), and the reference reader's results do not
+depend on how its input is cut into windows (vendor values keep file order when units change,
+RR beats are placed per record once all its beats are read, warnings come in sorted order).
 
 The reference reader: lxml's parser-target interface (SAX) is fed 256 KiB chunks and no
 element tree is built. A ``start`` callback copies the few attributes needed into lists (no
