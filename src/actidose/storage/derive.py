@@ -99,19 +99,21 @@ def _source_ranks(
     con: duckdb.DuckDBPyConnection, participant_id: str, cfg: DoseConfig
 ) -> dict[int, int]:
     """Rank of each source, best first: the sensor kind in ``cfg.source_priority`` order, then
-    (with ``cfg.prefer_dense``) more samples per minute of its span, then the earlier import."""
+    (with ``cfg.prefer_dense``) more samples per minute of its span, then the smaller sha256
+    of its bytes (so the result does not depend on the order files were imported in, nor on
+    how source ids were given)."""
     order = [k.strip() for k in cfg.source_priority.split(",") if k.strip()]
     rows = con.execute(
         "SELECT source_id, coalesce(sensor, 'unknown'), n_samples, "
-        "greatest(epoch(last_ts) - epoch(first_ts), 1) FROM sources "
+        "greatest(epoch(last_ts) - epoch(first_ts), 1), sha256 FROM sources "
         "WHERE participant_id = ? AND status IN ('imported', 'salvaged')",
         [participant_id],
     ).fetchall()
 
-    def key(r: tuple[Any, ...]) -> tuple[float, float, int]:
+    def key(r: tuple[Any, ...]) -> tuple[float, float, str]:
         sensor_rank = order.index(r[1]) if r[1] in order else len(order)
         density = (r[2] or 0) / (float(r[3]) / 60.0) if cfg.prefer_dense else 0.0
-        return (sensor_rank, -density, int(r[0]))
+        return (sensor_rank, -density, str(r[4]))
 
     return {int(r[0]): i for i, r in enumerate(sorted(rows, key=key))}
 
@@ -699,11 +701,11 @@ def _vendor_daily(
 ) -> pa.Table | None:
     """Vendor series per local day and kind, from ONE source per day and kind: the source with
     the most data that day (an iPhone and a Watch both count steps; adding them would count the
-    same steps twice). Day values (>= 23 h) keep their day; shorter intervals go to the local
-    day of their start."""
+    same steps twice; equal amounts: the smaller sha256). Day values (>= 23 h) keep their day;
+    shorter intervals go to the local day of their start."""
     got = con.execute(
         "SELECT epoch_us(v.start_ts) AS start, v.duration_s, v.value, v.kind, v.unit, "
-        "v.source_id, v.origin FROM vendor_activity v JOIN sources s USING (source_id) "
+        "v.source_id, v.origin, s.sha256 FROM vendor_activity v JOIN sources s USING (source_id) "
         "WHERE v.participant_id = ? AND s.status IN ('imported', 'salvaged')",
         [participant_id],
     ).fetchall()
@@ -717,6 +719,7 @@ def _vendor_daily(
     days = local_days(mid, tz)
     groups: dict[tuple[Any, str, int], list[float]] = {}
     meta: dict[tuple[Any, str, int], tuple[str | None, str | None]] = {}
+    sha = {int(r[5]): str(r[7]) for r in got}
     for d, r in zip(days.tolist(), got, strict=True):
         key = (d, r[3], int(r[5]))
         groups.setdefault(key, []).append(float(r[2]))
@@ -726,7 +729,11 @@ def _vendor_daily(
         agg = float(np.mean(vals)) if kind in _VENDOR_MEAN_KINDS else float(np.sum(vals))
         prev = best.get((d, kind))
         n = (prev[3] if prev else 0) + 1
-        if prev is None or (len(vals), -sid) > (prev[1], -prev[0]):
+        if (
+            prev is None
+            or len(vals) > prev[1]
+            or (len(vals) == prev[1] and sha[sid] < sha[prev[0]])
+        ):
             best[(d, kind)] = (sid, len(vals), agg, n)
         else:
             best[(d, kind)] = (*prev[:3], n)
