@@ -331,8 +331,8 @@ def _print_summary(s: ImportSummary) -> None:
 
 
 @main.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--participant", "-P", "participant_id", required=True, help="Whose files these are.")
+@click.argument("paths", nargs=-1, metavar="PATHS...", type=click.Path(path_type=Path))
+@click.option("--participant", "-P", "participant_id", help="Whose files these are.")
 @click.option(
     "--salvage", is_flag=True, help="Keep what precedes damage in a corrupt file (marked salvaged)."
 )
@@ -376,12 +376,62 @@ def _print_summary(s: ImportSummary) -> None:
     show_default=True,
     help="Refuse archive members compressed more than this (zip bombs).",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    help="CSV with columns path,participant_id (relative paths from its folder), instead of "
+    "PATHS and -P. Uses the parts path.",
+)
+@click.option(
+    "--parts",
+    "parts_dir",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="Process files into Parquet parts under DIR (with a ledger: rerun the same command "
+    "to resume), then load them. Default DIR with --manifest/--engine dask/--shard/"
+    "--parts-only: <database>.parts.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["process", "dask"]),
+    default=None,
+    help="process: --jobs worker processes (default); dask: an existing cluster (--scheduler).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler for --engine dask: tcp://HOST:PORT or a scheduler file.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="Parts path: times a file whose task failed or whose worker died is tried again "
+    "[default: 3].",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Parts path: tasks submitted at a time [default: 4 per worker].",
+)
+@click.option(
+    "--shard",
+    metavar="i/N",
+    help="Only shard i of N (1-based: 1/3, 2/3, 3/3) of the files, sorted by path; parts "
+    "only. A final run without --shard derives and loads.",
+)
+@click.option(
+    "--parts-only",
+    is_flag=True,
+    help="Leave the results as the Parquet dataset under --parts (no database writes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def import_cmd(
     obj: _Ctx,
     paths: tuple[Path, ...],
-    participant_id: str,
+    participant_id: str | None,
     salvage: bool,
     tz: str | None,
     fmt: str | None,
@@ -390,19 +440,52 @@ def import_cmd(
     jobs: int,
     max_unpacked_gb: float,
     max_ratio: float,
+    manifest: Path | None,
+    parts_dir: Path | None,
+    engine: str | None,
+    scheduler: str | None,
+    retries: int | None,
+    max_in_flight: int | None,
+    shard: str | None,
+    parts_only: bool,
     as_json: bool,
 ) -> None:
     """Import files, folders (recursively) and archives; each file's format is read from its
     content. Handles FIT, TCX, GPX, Apple Health, Fitbit, Polar Flow, Strava and Garmin
     exports; other CSVs with --format csv --columns ....
 
+    Many files (--manifest, --parts, --engine dask, --shard): see docs/cluster.md.
+
     Exit status: 0 all imported (or duplicates), 3 some quarantined, 1 failure, 2 usage."""
     from .ingest.archive import Limits
     from .ingest.registry import importer_named
     from .timeutil import zone
 
+    use_parts = bool(manifest or parts_dir or engine == "dask" or shard or parts_only)
+    if not use_parts:
+        ctx = click.get_current_context()
+        params = {p.name: p for p in ctx.command.params}
+        if not paths:
+            raise click.MissingParameter(ctx=ctx, param=params["paths"])
+        if not participant_id:
+            raise click.MissingParameter(ctx=ctx, param=params["participant_id"])
     options: dict[str, str] = {}
     with user_errors():
+        if not use_parts:
+            extra = [
+                n
+                for n, v in (
+                    ("--scheduler", scheduler),
+                    ("--retries", retries),
+                    ("--max-in-flight", max_in_flight),
+                )
+                if v is not None
+            ]
+            if extra:
+                raise UsageError(
+                    f"{', '.join(extra)} go(es) with the parts path",
+                    fix="add --parts DIR (or --engine dask)",
+                )
         if tz:
             zone(tz)
         if fmt:
@@ -423,6 +506,30 @@ def import_cmd(
                 "--format csv needs --columns", fix="e.g. --columns timestamp=Time,bpm=HR"
             )
         limits = Limits(max_total_bytes=int(max_unpacked_gb * 1e9), max_ratio=max_ratio)
+        if use_parts:
+            from .scale_cli import run_import
+
+            code = run_import(
+                obj.db,
+                paths=list(paths),
+                participant_id=participant_id,
+                manifest=manifest,
+                parts=parts_dir,
+                engine=engine or "process",
+                scheduler=scheduler,
+                jobs=jobs,
+                retries=3 if retries is None else retries,
+                max_in_flight=max_in_flight,
+                shard=shard,
+                parts_only=parts_only,
+                salvage=salvage,
+                timezone=tz,
+                options=options,
+                limits=limits,
+                as_json=as_json,
+            )
+            sys.exit(code)
+        assert participant_id is not None
         with obj.write() as con:
             progress = None
             bar = None
@@ -716,6 +823,10 @@ from .report_cli import register as register_report  # noqa: E402
 
 register_plot(main)
 register_report(main)
+
+from .scale_cli import register as register_scale  # noqa: E402
+
+register_scale(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
