@@ -10,6 +10,7 @@ same error. Where the scanner is expected to take the file on, that is checked t
 from __future__ import annotations
 
 import io
+import os
 import random
 import re
 import zipfile
@@ -770,3 +771,23 @@ def test_every_truncation_point_of_a_small_export() -> None:
     start = data.index(b"<Record")
     for cut in range(start, len(data), max(1, (len(data) - start) // 150)):
         both(data[:cut], salvage=bool(cut % 2))
+
+
+def test_a_second_process_only_with_a_core_free_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split into two processes asks how many cores are idle right now (not the lagging
+    load average, which counts this process's own recent work)."""
+    got = fast._idle_cores(0.05)
+    if got is not None:  # Linux: /proc/stat
+        assert 0.0 <= got <= (os.cpu_count() or 1) + 1e-9
+    monkeypatch.setattr(fast.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(fast, "_idle_cores", lambda s: 1.9)
+    assert fast._idle_core()
+    monkeypatch.setattr(fast, "_idle_cores", lambda s: 1.0)  # another process has a core
+    assert not fast._idle_core()
+    monkeypatch.setattr(fast, "_idle_cores", lambda s: None)  # no /proc/stat: load average
+    monkeypatch.setattr(fast.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert fast._idle_core()
+    monkeypatch.setattr(fast.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert not fast._idle_core()
+    monkeypatch.setattr(fast.os, "cpu_count", lambda: 1)
+    assert not fast._idle_core()

@@ -60,9 +60,10 @@ harmless. The parser expands no entity and touches no network. Control character
 read again with C0 controls replaced by spaces, and a warning says how many.
 
 Two readers, one result. :func:`read` runs the fast scanner
-(:mod:`actidose.ingest.apple_health_fast`: numpy over the bytes; on one core about 2.3x the
-speed of a plain ``lxml.etree.iterparse`` pass over a 1 GB export, and the second half of a
-regular file of 48 MB and more read by a forked process when a core is idle) and hands
+(:mod:`actidose.ingest.apple_health_fast`: numpy over the bytes; on one core about 2.2x the
+speed of a plain ``lxml.etree.iterparse`` pass over a 1 GB export, about 3.4x on two cores,
+the second half of a regular file of 48 MB and more read by a forked process when a core is
+idle) and hands
 whatever it does not take on (any form of markup exports do not use, and every kind of
 damage) to :func:`read_reference`, which reads the file again from its start;
 ``meta["apple_health_reader"]`` says which ran (``"fast"``, ``"lxml"``, or ``"lxml (<why the

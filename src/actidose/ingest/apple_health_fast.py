@@ -43,8 +43,8 @@ read (the prolog goes through the reference reader's own checks first, which ref
 entity declaration), and no entity other than the five predefined ones and character
 references is accepted.
 
-A regular file of at least :data:`PARALLEL_MIN` bytes, on a machine with a core idle (load
-average below the number of cores less one), is read by two processes: a forked one reads
+A regular file of at least :data:`PARALLEL_MIN` bytes, on a machine with a core idle (measured
+over 0.05 s from ``/proc/stat``), is read by two processes: a forked one reads
 from a ``<Record`` that starts a line near the middle, this one up to there, and the halves
 are joined only when the first ends where the second assumed (directly inside
 ``HealthData``); otherwise this process reads on. (Splitting costs some work of its own: on a
@@ -1588,8 +1588,6 @@ def _split_point(fp: BinaryIO, head: bytes, start: int) -> tuple[int, int, int, 
     read, or None."""
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return None  # forking a process that runs threads is not safe
-    if not _idle_core():
-        return None  # a second process would only add its own work
     try:
         fd = fp.fileno()
         st = os.fstat(fd)
@@ -1602,7 +1600,11 @@ def _split_point(fp: BinaryIO, head: bytes, start: int) -> tuple[int, int, int, 
     end = st.st_size
     if base < 0 or end - base < PARALLEL_MIN:
         return None
-    mid = base + (end - base) // 2
+    if not _idle_core():
+        return None  # a second process would only add its own work
+    # this process also joins the halves and assembles the Recording while the other sends
+    # its arrays: it takes a little more than half, so both finish at about the same time
+    mid = base + int((end - base) * _FIRST_SHARE)
     window = os.pread(fd, 1 << 20, mid)
     m = _SEAM.search(window)
     if m is None:
@@ -1611,11 +1613,52 @@ def _split_point(fp: BinaryIO, head: bytes, start: int) -> tuple[int, int, int, 
 
 
 def _idle_core() -> bool:
-    """Whether a core is idle: the 1-minute load average below the number of cores less one."""
+    """Whether a second core is free now: measured over :data:`_IDLE_PROBE_S` from
+    ``/proc/stat`` (this process sleeps meanwhile, so its own core counts as idle: at least
+    1.5 cores idle means one more than ours). Without ``/proc/stat``: the 1-minute load
+    average below the number of cores less one (a lagging measure that counts this process's
+    own recent work)."""
+    n = os.cpu_count() or 1
+    if n < 2:
+        return False
+    idle = _idle_cores(_IDLE_PROBE_S)
+    if idle is not None:
+        return idle >= 1.5
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+        return os.getloadavg()[0] < n - 1
     except OSError:
         return False
+
+
+_IDLE_PROBE_S: Final = 0.05
+_FIRST_SHARE: Final = 0.53
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs, or None where ``/proc/stat`` cannot be read."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            first = f.readline().split()
+    except OSError:
+        return None
+    if len(first) < 5 or first[0] != b"cpu":
+        return None
+    ticks = [int(x) for x in first[1:9]]
+    return ticks[3] + (ticks[4] if len(ticks) > 4 else 0), sum(ticks)
+
+
+def _idle_cores(interval_s: float) -> float | None:
+    """Cores idle over the next ``interval_s`` seconds (0 .. number of CPUs), or None."""
+    import time
+
+    a = _cpu_times()
+    if a is None:
+        return None
+    time.sleep(interval_s)
+    b = _cpu_times()
+    if b is None or b[1] <= a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
 
 
 def _second_half(fd: int, seam: int, end: int, path: str, send: Any) -> None:
