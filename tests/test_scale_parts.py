@@ -614,3 +614,45 @@ def test_process_file_imports_nothing_heavy_at_module_import() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     )
     assert out.stdout.strip() == ""
+
+
+def test_arrow_rows_equal_the_rows_duckdb_would_cast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """source_tables builds each insert's rows in Arrow (columns cast to the types DuckDB
+    gives the table); they equal the rows DuckDB's own casts give, for every corpus file
+    from which something can be read, readable or quarantined."""
+    from actidose.ingest import fit
+    from actidose.ingest.samples import clean_hr
+    from actidose.recording import HRSeries
+    from actidose.scale import tables
+    from actidose.storage.write import SourceFile
+
+    corpus = need_corpus()
+    files: list[SourceFile] = [SourceFile("b" * 64, "bad.fit", 3, fmt="fit", reason="bad CRC")]
+    for f in sorted((corpus / "fit").glob("*.fit"))[:12]:
+        try:
+            with f.open("rb") as fp:
+                rec = fit.read(fp, path=str(f), salvage=True)
+        except Exception:
+            continue
+        hr = clean_hr(rec.hr)
+        rec.hr = HRSeries.empty()
+        files.append(SourceFile(hashlib.sha256(f.read_bytes()).hexdigest(), str(f), 1, rec, hr))
+    assert len(files) > 5
+    built: list[bool] = []
+    project = tables._Capture._project
+
+    def spy(self: Any, *args: Any) -> Any:
+        got = project(self, *args)
+        built.append(got is not None)
+        return got
+
+    monkeypatch.setattr(tables._Capture, "_project", spy)
+    fast = [tables.source_tables("P1", sf, source_id=7, imported_at_us=1) for sf in files]
+    assert built and all(built)  # every insert of these files was built in Arrow
+    monkeypatch.setattr(tables._Capture, "_project", lambda *a, **k: None)
+    slow = [tables.source_tables("P1", sf, source_id=7, imported_at_us=1) for sf in files]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert a[name].schema == b[name].schema, name
+            assert a[name].equals(b[name]), name

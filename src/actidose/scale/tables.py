@@ -1,9 +1,10 @@
 """The rows of one source file as Arrow tables, exactly as the ordinary import stores them.
 
 :func:`source_tables` runs :mod:`actidose.storage.write`'s own row builders
-(``_source_row``, ``_write_sources``, ``_write_samples``) against a private in-memory DuckDB
-database made with the project's schema, inside a transaction that is rolled back once the rows
-are read out. So a part holds the very rows, column order and SQL types that
+(``_source_row``, ``_write_sources``, ``_write_samples``) against a connection that captures
+their columnar inserts as the ``SELECT`` they insert (each value cast to its column's type, in a
+private in-memory DuckDB database made with the project's schema). So a part holds the very
+rows, column order and SQL types that
 :func:`~actidose.storage.write.store_sources` would have inserted, with two differences that make
 parts reproducible without a central sequence or clock:
 
@@ -17,8 +18,9 @@ the study's database file.
 
 from __future__ import annotations
 
+import re
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import duckdb
@@ -137,10 +139,29 @@ def schema_columns(table: str) -> list[tuple[str, str]]:
     return list(got)
 
 
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema DuckDB gives a table of the project's schema (cached per thread)."""
+    from ..storage.db import fetch_arrow
+
+    cache: dict[str, pa.Schema] = getattr(_local, "schemas", None) or {}
+    _local.schemas = cache
+    got = cache.get(table)
+    if got is None:
+        got = fetch_arrow(_scratch().execute(f"SELECT * FROM {table} LIMIT 0")).schema
+        cache[table] = got
+    return got
+
+
 def source_tables(
     participant_id: str, f: SourceFile, *, source_id: int, imported_at_us: int
 ) -> dict[str, pa.Table]:
     """The rows :func:`~actidose.storage.write.store_sources` would insert for one file.
+
+    write.py's own builders run against a capturing connection: each columnar ``INSERT INTO
+    t (cols) SELECT exprs FROM _new_rows`` they issue becomes the same ``SELECT`` with every
+    expression cast to its column's SQL type (and NULL for a column the insert leaves out),
+    run on this thread's scratch database over the registered Arrow table. Nothing is
+    inserted or rolled back, so a file costs one small query per table.
 
     Parameters
     ----------
@@ -159,38 +180,88 @@ def source_tables(
         ``table -> pyarrow.Table`` in the schema's column order and types, for every table of
         :data:`SOURCE_TABLES` the file has rows in (``sources`` always).
     """
-    from ..storage.db import fetch_arrow
     from ..storage.write import _source_row, _write_samples, _write_sources
 
-    con = _scratch()
+    cap = _Capture(_scratch())
     row = _source_row(f, source_id, participant_id, imported_at_us)
-    out: dict[str, pa.Table] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        _write_sources(con, [row], True)
-        if f.rec is not None and f.hr is not None:
-            _write_samples(con, participant_id, [(source_id, f.rec, f.hr)])
-        for name in _tables_of(f):
-            table = fetch_arrow(con.execute(f"SELECT * FROM {name}"))
-            if table.num_rows:
-                out[name] = table
-    finally:
-        con.execute("ROLLBACK")
-    return out
+    _write_sources(cap, [row], True)  # type: ignore[arg-type]
+    if f.rec is not None and f.hr is not None:
+        _write_samples(cap, participant_id, [(source_id, f.rec, f.hr)])  # type: ignore[arg-type]
+    return {t: cap.tables[t] for t in SOURCE_TABLES if t in cap.tables}
 
 
-def _tables_of(f: SourceFile) -> list[str]:
-    """The tables ``_write_samples`` may write rows to for this file (the others are not read
-    back)."""
-    rec, hr = f.rec, f.hr
-    if rec is None or hr is None:
-        return ["sources"]
-    maybe = {
-        "hr_samples": hr.ts_us.size > 0,
-        "rr_intervals": len(rec.rr) > 0,
-        "activities": len(rec.activities) > 0,
-        "vendor_activity": any(v.value.size for v in rec.vendor),
-        "accel_epochs": rec.accel_epochs is not None,
-        "accel_processing": rec.accel_epochs is not None,
-    }
-    return ["sources", *(t for t in DATA_TABLES if maybe[t])]
+_INSERT = re.compile(
+    r"INSERT(?: OR REPLACE)? INTO (?P<table>\w+) \((?P<cols>[^)]*)\) SELECT (?P<exprs>.*) "
+    r"FROM (?P<view>\w+)\Z",
+    re.S,
+)
+
+
+class _Capture:
+    """A stand-in for a DuckDB connection that turns write.py's columnar inserts into the
+    rows they would insert (see :func:`source_tables`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.tables: dict[str, pa.Table] = {}
+        self.views: dict[str, Any] = {}
+
+    def register(self, name: str, table: Any) -> None:
+        self.views[name] = table
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.views.pop(name, None)
+        self.con.unregister(name)
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        from ..storage.db import fetch_arrow
+
+        m = _INSERT.match(sql)
+        if m is None:  # write.py changed the form of its inserts: say so loudly
+            raise AssertionError(f"parts cannot capture this statement: {sql[:80]}")
+        table = m.group("table")
+        cols = [c.strip() for c in m.group("cols").split(",")]
+        exprs = [e.strip() for e in m.group("exprs").split(",")]
+        if len(cols) != len(exprs) or table in self.tables:
+            raise AssertionError(f"parts cannot capture this statement: {sql[:80]}")
+        given = dict(zip(cols, exprs, strict=True))
+        view = m.group("view")
+        got = self._project(table, given, self.views.get(view), list(params or []))
+        if got is None:  # anything but plain columns and parameters: DuckDB casts
+            select = ", ".join(
+                f"CAST({given.get(name, 'NULL')} AS {sql_type}) AS {name}"
+                for name, sql_type in schema_columns(table)
+            )
+            got = fetch_arrow(self.con.execute(f"SELECT {select} FROM {view}", params))
+        if got.num_rows:
+            self.tables[table] = got
+
+    def _project(
+        self, table: str, given: dict[str, str], rows: Any, params: list[Any]
+    ) -> pa.Table | None:
+        """The insert's rows built in Arrow: each column the registered table's column of that
+        name, or a ``?`` parameter repeated, or NULL, cast to the Arrow type DuckDB gives the
+        column (None when an expression is anything else or a cast is refused)."""
+        import pyarrow as pa
+
+        if rows is None:
+            return None
+        schema = arrow_schema(table)
+        n = rows.num_rows
+        it = iter(params)
+        arrays = []
+        try:
+            for field in schema:
+                expr = given.get(field.name)
+                if expr is None:
+                    arrays.append(pa.nulls(n, field.type))
+                elif expr == "?":
+                    arrays.append(pa.array([next(it)] * n, field.type))
+                elif expr in rows.column_names:
+                    arrays.append(rows.column(expr).combine_chunks().cast(field.type))
+                else:
+                    return None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, StopIteration, TypeError):
+            return None
+        return pa.Table.from_arrays(arrays, schema=schema)
