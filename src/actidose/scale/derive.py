@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,7 +217,8 @@ def derive_participant(
     ds = Dataset.open(root)
     shas = ds.participant_sources(participant_id)
     study = root / STUDY_DIR
-    con = memory_database()
+    con = _scratch_db(memory_database)
+    ok = False
     try:
         pid = {"pid": participant_id}
         for name in ("participants", "hr_anchors", "symptoms"):
@@ -239,6 +241,7 @@ def derive_participant(
         digest = participant_digests(con, [participant_id], params_id)[participant_id]
         marker_path = derived_marker_path(root, participant_id)
         if _complete(ds, marker_path, participant_id, digest):
+            ok = True
             return DeriveSummary(participant_id, digest, params_id, "unchanged", seconds=_since(t0))
         sids = [r[0] for r in con.execute("SELECT source_id FROM sources").fetchall()]
         for name in DATA_TABLES:
@@ -260,8 +263,9 @@ def derive_participant(
                 write_parquet_atomic(target, table)
                 tables[name] = table.num_rows
                 written.append(relative(root, target))
+        ok = True
     finally:
-        con.close()
+        _release_scratch_db(con, clean=ok)
     import json
 
     marker = {
@@ -281,6 +285,42 @@ def derive_participant(
         (*written, relative(root, marker_path)),
         _since(t0),
     )
+
+
+_local = threading.local()
+
+
+def _scratch_db(make: Callable[[], duckdb.DuckDBPyConnection]) -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory database with the project's schema, emptied after each use
+    (making one costs tens of milliseconds, emptying one a few)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = make()
+        _local.tables = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' AND table_name NOT IN ('meta', 'parameter_sets')"
+            ).fetchall()
+        ]
+    _local.con = None  # in use: a nested or failed call makes its own
+    return con
+
+
+def _release_scratch_db(con: duckdb.DuckDBPyConnection, *, clean: bool) -> None:
+    """Empty the scratch database for the next participant, or close it after a failure."""
+    if not clean:
+        con.close()
+        return
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for name in _local.tables:
+            con.execute(f"DELETE FROM {name}")
+        con.execute("COMMIT")
+    except Exception:
+        con.close()
+        return
+    _local.con = con
 
 
 def _complete(ds: Dataset, marker_path: Path, participant_id: str, digest: str) -> bool:
