@@ -791,3 +791,14 @@ def test_a_second_process_only_with_a_core_free_now(monkeypatch: pytest.MonkeyPa
     assert not fast._idle_core()
     monkeypatch.setattr(fast.os, "cpu_count", lambda: 1)
     assert not fast._idle_core()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(1, 60)), min_size=0, max_size=80),
+)
+def test_stable_order_over_runs_equals_a_stable_sort(runs: list[tuple[int, int]]) -> None:
+    key = np.repeat(
+        np.array([k for k, _ in runs], np.int64), np.array([n for _, n in runs], np.int64)
+    )
+    assert np.array_equal(fast._stable_order(key), np.argsort(key, kind="stable"))

@@ -280,6 +280,8 @@ class _Table:
         self.keys = np.zeros((1 << self.bits, words + 1), np.uint64)
         self.ids = np.full(1 << self.bits, -1, np.int64)
         self.count = 0
+        self.hot_rows: list[U64] = []
+        self.hot_ids: list[int] = []
 
     def _slot(self, rows: U64) -> U64:
         m = self.mult
@@ -289,22 +291,45 @@ class _Table:
         return h >> np.uint64(64 - self.bits)
 
     def lookup(self, rows: U64) -> I64:
-        """Ids of ``rows`` (length, words...), -1 where not in the table."""
+        """Ids of ``rows`` (length, words...), -1 where not in the table. The strings most
+        often found by the previous call are compared first, directly (a block's gaps are
+        mostly the same few strings); the rest go through the hash."""
         out = np.full(rows.shape[0], -1, np.int64)
         if not self.count:
             return out
-        slot = self._slot(rows)
         todo = np.arange(rows.shape[0])
+        for row, ident in zip(self.hot_rows, self.hot_ids, strict=True):
+            hit = (
+                (rows[todo] == row).all(axis=1)
+                if todo.size < rows.shape[0]
+                else (rows == row).all(axis=1)
+            )
+            out[todo[hit]] = ident
+            todo = todo[~hit]
+            if not todo.size:
+                break
+        if todo.size:
+            self._hashed(rows, todo, out)
+        found = out[out >= 0]
+        if found.size:  # the two most frequent strings of this call go first next time
+            ids, counts = np.unique(found, return_counts=True)
+            top = ids[np.argsort(-counts, kind="stable")[:2]]
+            where = {int(i): int(np.flatnonzero(out == i)[0]) for i in top.tolist()}
+            self.hot_rows = [rows[where[int(i)]].copy() for i in top.tolist()]
+            self.hot_ids = [int(i) for i in top.tolist()]
+        return out
+
+    def _hashed(self, rows: U64, todo: I64, out: I64) -> None:
+        slot = self._slot(rows[todo])
         mask = np.uint64((1 << self.bits) - 1)
         for p in range(self._PROBES):
             s = ((slot + np.uint64(p)) & mask).astype(np.intp)
-            hit = (self.keys[s] == (rows[todo] if p else rows)).all(axis=1)
+            hit = (self.keys[s] == rows[todo]).all(axis=1)
             out[todo[hit]] = self.ids[s[hit]]
             miss = ~hit
             todo, slot = todo[miss], slot[miss]
             if not todo.size:
                 break
-        return out
 
     def insert(self, row: U64, ident: int) -> None:
         if (self.count + 1) * 4 > (1 << self.bits):
@@ -1320,7 +1345,11 @@ class _Scanner:
             src_ids: I64 = _take(out.hr_src).astype(np.int64)
             dev_ids: I64 = _take(out.hr_dev).astype(np.int64)
             key = (src_ids + 1) * n_text + dev_ids + 1
-            keys, first, counts = np.unique(key, return_index=True, return_counts=True)
+            # runs of equal keys first (a source writes thousands of records in a row): the
+            # grouping then works on the runs, a few thousand, not on a million records
+            r0, r_len = _runs(key)
+            keys, first, inverse = np.unique(key[r0], return_index=True, return_inverse=True)
+            counts = np.bincount(inverse, weights=r_len, minlength=keys.size).astype(np.int64)
             order = np.argsort(first)  # in order of first appearance, as the reference counts
             for k, c in zip(keys[order].tolist(), counts[order].tolist(), strict=True):
                 s, d = divmod(k, n_text)
@@ -1336,21 +1365,34 @@ class _Scanner:
             key = type_ids * n_text + src_ids + 1
             vunit = _take(out.v_unit)
             start, end, value = _take(out.v_start), _take(out.v_end), _take(out.v_value)
-            order = np.argsort(key, kind="stable")
-            ks = key[order]
-            bounds = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1], [True]))).tolist()
-            for i, k in enumerate(ks[bounds[:-1]].tolist()):
-                idx = order[bounds[i] : bounds[i + 1]]
+            r0, r_len = _runs(key)
+            run_keys = key[r0]
+            if np.unique(run_keys).size == run_keys.size:
+                # each series is one run (exports group records by type): slices, no sort
+                by_key = np.argsort(run_keys)
+                groups: list[Any] = [
+                    slice(a, a + n)
+                    for a, n in zip(r0[by_key].tolist(), r_len[by_key].tolist(), strict=True)
+                ]
+                group_keys = run_keys[by_key].tolist()
+            else:
+                order = _stable_order(key)
+                ks = key[order]
+                b = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1], [True]))).tolist()
+                groups = [order[b[i] : b[i + 1]] for i in range(len(b) - 1)]
+                group_keys = ks[b[:-1]].tolist()
+                del order, ks
+            for k, idx in zip(group_keys, groups, strict=True):
                 t, s = divmod(k, n_text)
                 units = vunit[idx]
                 if (units == units[0]).all():
-                    ulist = [text[int(units[0])] if units[0] >= 0 else ""] * idx.size
+                    ulist = [text[int(units[0])] if units[0] >= 0 else ""] * units.size
                 else:
                     ulist = [text[u] if u >= 0 else "" for u in units.tolist()]
                 col._add_vendor(
                     text[t], text[s - 1] if s else "", start[idx], end[idx], value[idx], ulist
                 )
-            del key, vunit, start, end, value, order, ks
+            del key, vunit, start, end, value, groups
         if out.beat_rec:
             col.add_beats(
                 _take(out.beat_rec), _take(out.beat_sod), _take(out.beat_ok), _take(out.beat_bpm)
@@ -1368,6 +1410,27 @@ class _Scanner:
         rec = col.recording()
         rec.meta["apple_health_reader"] = "fast"
         return rec
+
+
+def _runs(key: I64) -> tuple[I64, I64]:
+    """Start and length of each run of equal values of ``key`` (non-empty)."""
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    return starts, np.diff(np.append(starts, key.size))
+
+
+def _stable_order(key: I64) -> I64:
+    """``np.argsort(key, kind="stable")``, computed over the runs of equal keys: the runs are
+    ordered (stably, by key) and each expands to its consecutive positions."""
+    if key.size == 0:
+        return np.empty(0, np.int64)
+    starts, lengths = _runs(key)
+    if starts.size * 8 > key.size:  # few long runs only: otherwise a plain sort is as good
+        return np.argsort(key, kind="stable").astype(np.int64)
+    run_order = np.argsort(key[starts], kind="stable")
+    s, n = starts[run_order], lengths[run_order]
+    # positions: each run's start repeated over its length, plus 0, 1, 2 ... within the run
+    offsets = np.arange(key.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return np.repeat(s, n) + offsets
 
 
 def _take(parts: list[npt.NDArray[_G]]) -> npt.NDArray[_G]:
@@ -1602,8 +1665,8 @@ def _split_point(fp: BinaryIO, head: bytes, start: int) -> tuple[int, int, int, 
         return None
     if not _idle_core():
         return None  # a second process would only add its own work
-    # this process also joins the halves and assembles the Recording while the other sends
-    # its arrays: it takes a little more than half, so both finish at about the same time
+    # this process takes a little more than half: the other one's result waits in the pipe
+    # until this one has read its part, and the other one reads a byte a little faster
     mid = base + int((end - base) * _FIRST_SHARE)
     window = os.pread(fd, 1 << 20, mid)
     m = _SEAM.search(window)
