@@ -639,17 +639,17 @@ def test_arrow_rows_equal_the_rows_duckdb_would_cast(monkeypatch: pytest.MonkeyP
         files.append(SourceFile(hashlib.sha256(f.read_bytes()).hexdigest(), str(f), 1, rec, hr))
     assert len(files) > 5
     built: list[bool] = []
-    project = tables._Capture._project
+    project = tables._project
 
-    def spy(self: Any, *args: Any) -> Any:
-        got = project(self, *args)
+    def spy(ins: Any) -> Any:
+        got = project(ins)
         built.append(got is not None)
         return got
 
-    monkeypatch.setattr(tables._Capture, "_project", spy)
+    monkeypatch.setattr(tables, "_project", spy)
     fast = [tables.source_tables("P1", sf, source_id=7, imported_at_us=1) for sf in files]
     assert built and all(built)  # every insert of these files was built in Arrow
-    monkeypatch.setattr(tables._Capture, "_project", lambda *a, **k: None)
+    monkeypatch.setattr(tables, "_project", lambda *a, **k: None)
     slow = [tables.source_tables("P1", sf, source_id=7, imported_at_us=1) for sf in files]
     for a, b in zip(fast, slow, strict=True):
         assert a.keys() == b.keys()

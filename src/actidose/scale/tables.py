@@ -1,10 +1,10 @@
 """The rows of one source file as Arrow tables, exactly as the ordinary import stores them.
 
 :func:`source_tables` runs :mod:`actidose.storage.write`'s own row builders
-(``_source_row``, ``_write_sources``, ``_write_samples``) against a connection that captures
-their columnar inserts as the ``SELECT`` they insert (each value cast to its column's type, in a
-private in-memory DuckDB database made with the project's schema). So a part holds the very
-rows, column order and SQL types that
+(``_source_row``, ``_sources_insert``, ``_sample_inserts``), which describe their columnar
+inserts as data, and builds the rows each would insert (each value cast to its column's type,
+as a private in-memory DuckDB database made with the project's schema types it). So a part
+holds the very rows, column order and SQL types that
 :func:`~actidose.storage.write.store_sources` would have inserted, with two differences that make
 parts reproducible without a central sequence or clock:
 
@@ -18,15 +18,14 @@ the study's database file.
 
 from __future__ import annotations
 
-import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from ..storage.write import SourceFile
+    from ..storage.write import Insert, SourceFile
 
 #: Hex digits of the sha256 that make a ``source_id``: 13 digits = 52 bits, so
 #: ``session_id = source_id * 1000 + idx`` (storage/derive.py) stays inside BIGINT and every id
@@ -157,11 +156,11 @@ def source_tables(
 ) -> dict[str, pa.Table]:
     """The rows :func:`~actidose.storage.write.store_sources` would insert for one file.
 
-    write.py's own builders run against a capturing connection: each columnar ``INSERT INTO
-    t (cols) SELECT exprs FROM _new_rows`` they issue becomes the same ``SELECT`` with every
-    expression cast to its column's SQL type (and NULL for a column the insert leaves out),
-    run on this thread's scratch database over the registered Arrow table. Nothing is
-    inserted or rolled back, so a file costs one small query per table.
+    write.py describes its columnar inserts as data (:class:`~actidose.storage.write.Insert`:
+    target columns, each a column of an Arrow table or a ``?`` parameter); each becomes the
+    table's rows here, every column cast to the Arrow type DuckDB gives it (NULL for a column
+    the insert leaves out), without a database; anything else is cast by DuckDB, in a
+    ``SELECT`` on this thread's scratch database.
 
     Parameters
     ----------
@@ -180,88 +179,63 @@ def source_tables(
         ``table -> pyarrow.Table`` in the schema's column order and types, for every table of
         :data:`SOURCE_TABLES` the file has rows in (``sources`` always).
     """
-    from ..storage.write import _source_row, _write_samples, _write_sources
+    from ..storage.write import _sample_inserts, _source_row, _sources_insert
 
-    cap = _Capture(_scratch())
-    row = _source_row(f, source_id, participant_id, imported_at_us)
-    _write_sources(cap, [row], True)  # type: ignore[arg-type]
+    inserts = [_sources_insert([_source_row(f, source_id, participant_id, imported_at_us)])]
     if f.rec is not None and f.hr is not None:
-        _write_samples(cap, participant_id, [(source_id, f.rec, f.hr)])  # type: ignore[arg-type]
-    return {t: cap.tables[t] for t in SOURCE_TABLES if t in cap.tables}
+        inserts += _sample_inserts(participant_id, [(source_id, f.rec, f.hr)])
+    out: dict[str, pa.Table] = {}
+    for ins in inserts:
+        if ins.table in out:  # one insert per table and file
+            raise AssertionError(f"two inserts into {ins.table} for one file")
+        rows = _project(ins)
+        if rows is None:  # anything but plain columns and parameters: DuckDB casts
+            rows = _cast_in_duckdb(ins)
+        if rows.num_rows:
+            out[ins.table] = rows
+    return {t: out[t] for t in SOURCE_TABLES if t in out}
 
 
-_INSERT = re.compile(
-    r"INSERT(?: OR REPLACE)? INTO (?P<table>\w+) \((?P<cols>[^)]*)\) SELECT (?P<exprs>.*) "
-    r"FROM (?P<view>\w+)\Z",
-    re.S,
-)
+def _project(ins: Insert) -> pa.Table | None:
+    """The insert's rows built in Arrow: each column the rows' column of that name, or a
+    ``?`` parameter repeated, or NULL, cast to the Arrow type DuckDB gives the column (None
+    when an expression is anything else or a cast is refused)."""
+    import pyarrow as pa
+
+    given = dict(zip(ins.columns, ins.exprs, strict=True))
+    schema = arrow_schema(ins.table)
+    rows = ins.rows
+    n = rows.num_rows
+    it = iter(ins.params)
+    arrays = []
+    try:
+        for field in schema:
+            expr = given.get(field.name)
+            if expr is None:
+                arrays.append(pa.nulls(n, field.type))
+            elif expr == "?":
+                arrays.append(pa.array([next(it)] * n, field.type))
+            elif expr in rows.column_names:
+                arrays.append(rows.column(expr).combine_chunks().cast(field.type))
+            else:
+                return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, StopIteration, TypeError):
+        return None
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
-class _Capture:
-    """A stand-in for a DuckDB connection that turns write.py's columnar inserts into the
-    rows they would insert (see :func:`source_tables`)."""
+def _cast_in_duckdb(ins: Insert) -> pa.Table:
+    """The insert's rows as DuckDB casts them into the table's columns."""
+    from ..storage.db import fetch_arrow
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-        self.tables: dict[str, pa.Table] = {}
-        self.views: dict[str, Any] = {}
-
-    def register(self, name: str, table: Any) -> None:
-        self.views[name] = table
-        self.con.register(name, table)
-
-    def unregister(self, name: str) -> None:
-        self.views.pop(name, None)
-        self.con.unregister(name)
-
-    def execute(self, sql: str, params: Any = None) -> None:
-        from ..storage.db import fetch_arrow
-
-        m = _INSERT.match(sql)
-        if m is None:  # write.py changed the form of its inserts: say so loudly
-            raise AssertionError(f"parts cannot capture this statement: {sql[:80]}")
-        table = m.group("table")
-        cols = [c.strip() for c in m.group("cols").split(",")]
-        exprs = [e.strip() for e in m.group("exprs").split(",")]
-        if len(cols) != len(exprs) or table in self.tables:
-            raise AssertionError(f"parts cannot capture this statement: {sql[:80]}")
-        given = dict(zip(cols, exprs, strict=True))
-        view = m.group("view")
-        got = self._project(table, given, self.views.get(view), list(params or []))
-        if got is None:  # anything but plain columns and parameters: DuckDB casts
-            select = ", ".join(
-                f"CAST({given.get(name, 'NULL')} AS {sql_type}) AS {name}"
-                for name, sql_type in schema_columns(table)
-            )
-            got = fetch_arrow(self.con.execute(f"SELECT {select} FROM {view}", params))
-        if got.num_rows:
-            self.tables[table] = got
-
-    def _project(
-        self, table: str, given: dict[str, str], rows: Any, params: list[Any]
-    ) -> pa.Table | None:
-        """The insert's rows built in Arrow: each column the registered table's column of that
-        name, or a ``?`` parameter repeated, or NULL, cast to the Arrow type DuckDB gives the
-        column (None when an expression is anything else or a cast is refused)."""
-        import pyarrow as pa
-
-        if rows is None:
-            return None
-        schema = arrow_schema(table)
-        n = rows.num_rows
-        it = iter(params)
-        arrays = []
-        try:
-            for field in schema:
-                expr = given.get(field.name)
-                if expr is None:
-                    arrays.append(pa.nulls(n, field.type))
-                elif expr == "?":
-                    arrays.append(pa.array([next(it)] * n, field.type))
-                elif expr in rows.column_names:
-                    arrays.append(rows.column(expr).combine_chunks().cast(field.type))
-                else:
-                    return None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, StopIteration, TypeError):
-            return None
-        return pa.Table.from_arrays(arrays, schema=schema)
+    given = dict(zip(ins.columns, ins.exprs, strict=True))
+    select = ", ".join(
+        f"CAST({given.get(name, 'NULL')} AS {sql_type}) AS {name}"
+        for name, sql_type in schema_columns(ins.table)
+    )
+    con = _scratch()
+    con.register("_new_rows", ins.rows)
+    try:
+        return fetch_arrow(con.execute(f"SELECT {select} FROM _new_rows", list(ins.params)))
+    finally:
+        con.unregister("_new_rows")

@@ -54,6 +54,51 @@ def insert_columns(
         con.unregister("_new_rows")
 
 
+@dataclass(frozen=True)
+class Insert:
+    """One columnar insert as data: ``INSERT [OR REPLACE] INTO table (columns) SELECT exprs
+    FROM rows``, each expression a column of ``rows`` or ``?`` (the next of ``params``).
+    :meth:`run` executes it; the parts path builds the same rows without a database
+    (:mod:`actidose.scale.tables`)."""
+
+    table: str
+    columns: tuple[str, ...]
+    exprs: tuple[str, ...]
+    rows: pa.Table
+    params: tuple[Any, ...] = ()
+    or_replace: bool = False
+
+    def run(self, con: duckdb.DuckDBPyConnection) -> None:
+        insert_columns(
+            con,
+            f"{self.table} ({', '.join(self.columns)})",
+            ", ".join(self.exprs),
+            self.rows,
+            list(self.params),
+            or_replace=self.or_replace,
+        )
+
+
+def _insert(
+    target: str,
+    select: str,
+    rows: pa.Table,
+    params: Sequence[Any] = (),
+    *,
+    or_replace: bool = False,
+) -> Insert:
+    """An :class:`Insert` from the ``"table (a, b)"`` and ``"x, ?"`` forms."""
+    table, _, cols = target.partition(" (")
+    return Insert(
+        table,
+        tuple(c.strip() for c in cols.rstrip(")").split(",")),
+        tuple(e.strip() for e in select.split(",")),
+        rows,
+        tuple(params),
+        or_replace,
+    )
+
+
 def existing_source(con: duckdb.DuckDBPyConnection, sha256: str) -> tuple[int, str, str] | None:
     """(source_id, status, participant_id) of a source with these bytes, if any."""
     return existing_sources(con, [sha256]).get(sha256)
@@ -195,14 +240,20 @@ def _column(values: list[Any], dtype: pa.DataType) -> pa.Array:
     return pa.array(values, dtype)
 
 
+def _sources_insert(rows: list[dict[str, Any]]) -> Insert:
+    table = pa.table({c: _column([r[c] for r in rows], t) for c, t in _SOURCE_COLUMNS.items()})
+    cols = tuple(_SOURCE_COLUMNS)
+    return Insert("sources", cols, cols, table)
+
+
 def _write_sources(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], new: bool) -> None:
     if not rows:
         return
-    table = pa.table({c: _column([r[c] for r in rows], t) for c, t in _SOURCE_COLUMNS.items()})
-    cols = list(_SOURCE_COLUMNS)
     if new:
-        insert_columns(con, f"sources ({', '.join(cols)})", ", ".join(cols), table, [])
+        _sources_insert(rows).run(con)
         return
+    table = _sources_insert(rows).rows
+    cols = list(_SOURCE_COLUMNS)
     # A row tried again is updated in place: DuckDB checks a UNIQUE key eagerly, so deleting
     # and re-inserting the same sha256 inside one transaction would be refused.
     sets = ", ".join(f"{c} = _new_rows.{c}" for c in cols if c not in ("source_id", "sha256"))
@@ -241,22 +292,33 @@ def _write_samples(
     participant_id: str,
     files: Sequence[tuple[int, Recording, CleanHR]],
 ) -> None:
+    for ins in _sample_inserts(participant_id, files):
+        ins.run(con)
+
+
+def _sample_inserts(
+    participant_id: str, files: Sequence[tuple[int, Recording, CleanHR]]
+) -> list[Insert]:
+    """The inserts of the sample tables (HR, RR, vendor series, accelerometer epochs,
+    activities) for a batch of readable files."""
+    out: list[Insert] = []
     sids = np.array([sid for sid, _, _ in files], np.int64)
     # heart rate
     counts = np.array([hr.ts_us.size for _, _, hr in files], np.int64)
     if counts.sum():
-        insert_columns(
-            con,
-            "hr_samples (participant_id, ts, bpm, source_id)",
-            "?, ts, bpm, source_id",
-            pa.table(
-                {
-                    "ts": ts_array(_concat([hr.ts_us for _, _, hr in files], np.int64)),
-                    "bpm": pa.array(_concat([hr.bpm for _, _, hr in files], np.int16)),
-                    "source_id": _repeat(sids, counts, np.int64),
-                }
-            ),
-            [participant_id],
+        out.append(
+            _insert(
+                "hr_samples (participant_id, ts, bpm, source_id)",
+                "?, ts, bpm, source_id",
+                pa.table(
+                    {
+                        "ts": ts_array(_concat([hr.ts_us for _, _, hr in files], np.int64)),
+                        "bpm": pa.array(_concat([hr.bpm for _, _, hr in files], np.int16)),
+                        "source_id": _repeat(sids, counts, np.int64),
+                    }
+                ),
+                [participant_id],
+            )
         )
     # RR intervals, in time order within each source
     counts = np.array([len(rec.rr) for _, rec, _ in files], np.int64)
@@ -267,76 +329,84 @@ def _write_samples(
             order = np.argsort(rr_ts, kind="stable")
             ts_parts.append(rr_ts[order])
             rr_parts.append(rec.rr.rr_ms[order])
-        insert_columns(
-            con,
-            "rr_intervals (participant_id, ts, rr_ms, source_id)",
-            "?, ts, rr_ms, source_id",
-            pa.table(
-                {
-                    "ts": ts_array(_concat(ts_parts, np.int64)),
-                    "rr_ms": pa.array(_concat(rr_parts, np.float64)),
-                    "source_id": _repeat(sids, counts, np.int64),
-                }
-            ),
-            [participant_id],
+        out.append(
+            _insert(
+                "rr_intervals (participant_id, ts, rr_ms, source_id)",
+                "?, ts, rr_ms, source_id",
+                pa.table(
+                    {
+                        "ts": ts_array(_concat(ts_parts, np.int64)),
+                        "rr_ms": pa.array(_concat(rr_parts, np.float64)),
+                        "source_id": _repeat(sids, counts, np.int64),
+                    }
+                ),
+                [participant_id],
+            )
         )
     # vendor series: one row per value, the series' labels repeated
     series = [(sid, v) for sid, rec, _ in files for v in rec.vendor]
     counts = np.array([v.value.size for _, v in series], np.int64)
     if counts.sum():
-        insert_columns(
-            con,
-            "vendor_activity (participant_id, source_id, kind, unit, start_ts, duration_s, "
-            "value, origin)",
-            "?, source_id, kind, unit, start_ts, duration_s, value, origin",
-            pa.table(
-                {
-                    "source_id": _repeat(np.array([s for s, _ in series]), counts, np.int64),
-                    "kind": _repeat_str([v.kind for _, v in series], counts),
-                    "unit": _repeat_str([v.unit for _, v in series], counts),
-                    "start_ts": ts_array(
-                        _concat([v.start.astype(np.int64) for _, v in series], np.int64)
-                    ),
-                    "duration_s": pa.array(_concat([v.duration_s for _, v in series], np.float64)),
-                    "value": pa.array(_concat([v.value for _, v in series], np.float64)),
-                    "origin": _repeat_str([v.origin for _, v in series], counts),
-                }
-            ),
-            [participant_id],
+        out.append(
+            _insert(
+                "vendor_activity (participant_id, source_id, kind, unit, start_ts, duration_s, "
+                "value, origin)",
+                "?, source_id, kind, unit, start_ts, duration_s, value, origin",
+                pa.table(
+                    {
+                        "source_id": _repeat(np.array([s for s, _ in series]), counts, np.int64),
+                        "kind": _repeat_str([v.kind for _, v in series], counts),
+                        "unit": _repeat_str([v.unit for _, v in series], counts),
+                        "start_ts": ts_array(
+                            _concat([v.start.astype(np.int64) for _, v in series], np.int64)
+                        ),
+                        "duration_s": pa.array(
+                            _concat([v.duration_s for _, v in series], np.float64)
+                        ),
+                        "value": pa.array(_concat([v.value for _, v in series], np.float64)),
+                        "origin": _repeat_str([v.origin for _, v in series], counts),
+                    }
+                ),
+                [participant_id],
+            )
         )
     # accelerometer epochs
     epochs = [(sid, rec.accel_epochs) for sid, rec, _ in files if rec.accel_epochs is not None]
     if epochs:
-        _write_epochs(con, participant_id, epochs)
+        out += _epoch_inserts(participant_id, epochs)
     # activities (sessions as the files describe them)
     acts = [(sid, i, a) for sid, rec, _ in files for i, a in enumerate(rec.activities)]
     if acts:
-        insert_columns(
-            con,
-            "activities (source_id, idx, participant_id, start_ts, end_ts, sport, sub_sport, "
-            "timer_s, elapsed_s, device_hr_mean, device_hr_max)",
-            "source_id, idx, ?, start_ts, end_ts, sport, sub_sport, timer_s, elapsed_s, "
-            "avg_hr, max_hr",
-            pa.table(
-                {
-                    "source_id": pa.array([s for s, _, _ in acts], pa.int64()),
-                    "idx": pa.array([i for _, i, _ in acts], pa.int32()),
-                    "start_ts": ts_array(
-                        np.array([a.start for _, _, a in acts], "datetime64[us]").astype(np.int64)
-                    ),
-                    "end_ts": ts_array(
-                        np.array([a.end for _, _, a in acts], "datetime64[us]").astype(np.int64)
-                    ),
-                    "sport": pa.array([a.sport for _, _, a in acts], pa.string()),
-                    "sub_sport": pa.array([a.sub_sport for _, _, a in acts], pa.string()),
-                    "timer_s": pa.array([a.timer_s for _, _, a in acts], pa.float64()),
-                    "elapsed_s": pa.array([a.elapsed_s for _, _, a in acts], pa.float64()),
-                    "avg_hr": pa.array([a.avg_hr for _, _, a in acts], pa.float64()),
-                    "max_hr": pa.array([a.max_hr for _, _, a in acts], pa.float64()),
-                }
-            ),
-            [participant_id],
+        out.append(
+            _insert(
+                "activities (source_id, idx, participant_id, start_ts, end_ts, sport, sub_sport, "
+                "timer_s, elapsed_s, device_hr_mean, device_hr_max)",
+                "source_id, idx, ?, start_ts, end_ts, sport, sub_sport, timer_s, elapsed_s, "
+                "avg_hr, max_hr",
+                pa.table(
+                    {
+                        "source_id": pa.array([s for s, _, _ in acts], pa.int64()),
+                        "idx": pa.array([i for _, i, _ in acts], pa.int32()),
+                        "start_ts": ts_array(
+                            np.array([a.start for _, _, a in acts], "datetime64[us]").astype(
+                                np.int64
+                            )
+                        ),
+                        "end_ts": ts_array(
+                            np.array([a.end for _, _, a in acts], "datetime64[us]").astype(np.int64)
+                        ),
+                        "sport": pa.array([a.sport for _, _, a in acts], pa.string()),
+                        "sub_sport": pa.array([a.sub_sport for _, _, a in acts], pa.string()),
+                        "timer_s": pa.array([a.timer_s for _, _, a in acts], pa.float64()),
+                        "elapsed_s": pa.array([a.elapsed_s for _, _, a in acts], pa.float64()),
+                        "avg_hr": pa.array([a.avg_hr for _, _, a in acts], pa.float64()),
+                        "max_hr": pa.array([a.max_hr for _, _, a in acts], pa.float64()),
+                    }
+                ),
+                [participant_id],
+            )
         )
+    return out
 
 
 def store_sources(
@@ -434,10 +504,15 @@ def _write_epochs(
     participant_id: str,
     epochs: Sequence[tuple[int, AccelEpochs]],
 ) -> None:
+    for ins in _epoch_inserts(participant_id, epochs):
+        ins.run(con)
+
+
+def _epoch_inserts(participant_id: str, epochs: Sequence[tuple[int, AccelEpochs]]) -> list[Insert]:
+    """The inserts of ``accel_epochs`` and ``accel_processing`` for these sources' epochs."""
     sids = np.array([sid for sid, _ in epochs], np.int64)
     counts = np.array([ep.start_us.size for _, ep in epochs], np.int64)
-    insert_columns(
-        con,
+    first = _insert(
         "accel_epochs (participant_id, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, "
         "n_samples, source_id)",
         "?, ts, epoch_s, enmo_mg, mad_mg, nonwear, clipped, n_samples, source_id",
@@ -491,7 +566,7 @@ def _write_epochs(
         }
     )
     cols = ", ".join(table.column_names)
-    insert_columns(con, f"accel_processing ({cols})", cols, table, [], or_replace=True)
+    return [first, _insert(f"accel_processing ({cols})", cols, table, or_replace=True)]
 
 
 def store_accel_epochs(
