@@ -1,7 +1,7 @@
 """Apple Health import speed and memory against a plain lxml ``iterparse`` pass (same file, run).
 
     python benchmarks/apple_health_bench.py [--mb 1000] [--repeat 3] [--dir DIR] [--seed 1]
-        [--min-ratio 4] [--max-rss-mb 500] [--no-check]
+        [--min-ratio 4] [--max-rss-mb 500] [--no-check] [--one-process]
 
 Generates (or reuses, in ``DIR``, by default the system temp dir) a realistic ``export.xml`` of
 about ``--mb`` megabytes with :func:`actidose.ingest.apple_health_writer.write_export`, then
@@ -11,8 +11,9 @@ measures, alternating which goes first in each round:
   the usual deletion of the previous siblings (what every "parse a big export" recipe does, and
   the least work any tree-based lxml reader can do);
 * **actidose**: :func:`actidose.ingest.apple_health.read` (HR, RR, vendor series, workouts):
-  the fast scanner, which on a regular file this large reads the second half in a forked
-  process (see :mod:`actidose.ingest.apple_health_fast`).
+  the fast scanner, which on a regular file this large, with a core free, shares the file
+  with a forked process (see :mod:`actidose.ingest.apple_health_fast`);
+* with ``--one-process``, also **actidose-1**: the same, held to one process.
 
 Each measurement runs in its own ``python -c`` child so its peak RSS (``ru_maxrss``) is its own;
 the child times only the parse (imports excluded) and reports wall and CPU time, the CPU time
@@ -63,9 +64,11 @@ print(json.dumps({"wall": wall, "cpu": cpu, "elements": n,
 
 ACTIDOSE = r"""
 import json, resource, sys, time
-from actidose.ingest import apple_health
+from actidose.ingest import apple_health, apple_health_fast
 from actidose.recording import ReadContext
 path = sys.argv[1]
+if len(sys.argv) > 2 and sys.argv[2] == "one":
+    apple_health_fast.PARALLEL_MIN = 1 << 62  # one process
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -148,9 +151,12 @@ def export_file(directory: Path, mb: int, seed: int) -> tuple[Path, dict[str, in
     return path, info
 
 
-def measure(code: str, path: Path) -> dict[str, object]:
+def measure(code: str, path: Path, *extra: str) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, str(path), *extra],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -163,7 +169,7 @@ def line(name: str, r: dict[str, object], info: dict[str, int]) -> str:
     if "rss_sum_kb" in r:
         rss += f" (both processes {int(r['rss_sum_kb']) / 1024:4.0f} MB)"  # type: ignore[call-overload]
     return (
-        f"{name:9s} wall {wall:7.2f} s  cpu {float(r['cpu']):7.2f} s  "  # type: ignore[arg-type]
+        f"{name:11s} wall {wall:7.2f} s  cpu {float(r['cpu']):7.2f} s  "  # type: ignore[arg-type]
         f"{mb / wall:6.1f} MB/s  {info['elements'] / wall / 1e6:5.2f} M elements/s  "
         f"{info['records'] / wall / 1e6:5.2f} M Records/s  {rss}"
     )
@@ -182,6 +188,11 @@ def main() -> int:
     ap.add_argument("--min-ratio", type=float, default=4.0, help="acceptance: speed ratio")
     ap.add_argument("--max-rss-mb", type=float, default=500.0, help="acceptance: peak RSS")
     ap.add_argument("--no-check", action="store_true", help="skip the same-records check")
+    ap.add_argument(
+        "--one-process",
+        action="store_true",
+        help="also measure actidose held to one process (what one core gives)",
+    )
     args = ap.parse_args()
 
     from lxml import etree
@@ -197,11 +208,16 @@ def main() -> int:
         f"{info['records']:,} Records+Workouts ({info['hr_records']:,} heart rate)"
     )
     runs: dict[str, list[dict[str, object]]] = {"baseline": [], "actidose": []}
+    if args.one_process:
+        runs["actidose-1"] = []
     print(load())
     for i in range(args.repeat):
-        order = ["baseline", "actidose"] if i % 2 == 0 else ["actidose", "baseline"]
+        order = list(runs) if i % 2 == 0 else list(reversed(runs))
         for name in order:
-            r = measure(BASELINE if name == "baseline" else ACTIDOSE, path)
+            if name == "baseline":
+                r = measure(BASELINE, path)
+            else:
+                r = measure(ACTIDOSE, path, *(["one"] if name == "actidose-1" else []))
             runs[name].append(r)
             print(f"round {i + 1}  " + line(name, r, info) + f"  [{load()}]", flush=True)
     got = runs["actidose"][-1]
@@ -213,7 +229,7 @@ def main() -> int:
     print("medians:")
     med: dict[str, dict[str, float]] = {}
     for name, rs in runs.items():
-        keys = ["wall", "cpu", "rss_kb"] + (["rss_sum_kb"] if name == "actidose" else [])
+        keys = ["wall", "cpu", "rss_kb"] + (["rss_sum_kb"] if name != "baseline" else [])
         med[name] = {k: statistics.median(float(r[k]) for r in rs) for k in keys}  # type: ignore[arg-type]
         print("          " + line(name, med[name], info))  # type: ignore[arg-type]
     ratio = med["baseline"]["wall"] / med["actidose"]["wall"]
@@ -222,6 +238,11 @@ def main() -> int:
         f"actidose is {ratio:.2f}x the speed of the plain iterparse pass (median wall time; "
         f"{cpu_ratio:.2f}x in CPU time, both processes counted)"
     )
+    if args.one_process:
+        print(
+            f"held to one process: {med['baseline']['wall'] / med['actidose-1']['wall']:.2f}x "
+            "(median wall time)"
+        )
     ok = ratio >= args.min_ratio
     rss_mb = med["actidose"]["rss_sum_kb"] / 1024
     ok &= rss_mb < args.max_rss_mb and all(r["reader"] == "fast" for r in runs["actidose"])

@@ -513,8 +513,12 @@ def test_decode_attribute_refuses(raw: bytes) -> None:
 
 @pytest.fixture
 def big_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A 14 MB export, read by two processes at once (no probe), in pieces of about 0.5 MB."""
     monkeypatch.setattr(fast, "PARALLEL_MIN", 200_000)
-    monkeypatch.setattr(fast, "_idle_core", lambda: True)
+    monkeypatch.setattr(fast, "_IDLE_PROBE_S", 0.0)
+    monkeypatch.setattr(fast, "_idle_core", lambda since: True)
+    monkeypatch.setattr(fast, "BLOCK", 1 << 18)
+    monkeypatch.setattr(fast, "_MIN_PIECE", 1 << 19)
     path = tmp_path / "export.xml"
     write_export(path, days=24, seed=11, strap_workouts=0.3)
     return path
@@ -525,9 +529,7 @@ def read_file(path: Path) -> Recording:
         return ah.read(fp, path=str(path), ctx=ReadContext())
 
 
-def test_two_processes_give_the_same_recording(
-    big_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def spy_joins(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     joined: list[bool] = []
     join = fast._join
 
@@ -536,8 +538,16 @@ def test_two_processes_give_the_same_recording(
         return joined[-1]
 
     monkeypatch.setattr(fast, "_join", spy)
+    return joined
+
+
+def test_two_processes_give_the_same_recording(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    joined = spy_joins(monkeypatch)
     rec = read_file(big_file)
-    assert joined == [True] and rec.meta[READER] == "fast"
+    assert rec.meta[READER] == "fast"
+    assert joined and all(joined)  # every piece the other process read was joined
     same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
 
 
@@ -552,40 +562,32 @@ def test_two_processes_give_the_same_recording(
 def test_a_wrong_seam_is_read_on_by_the_first_process(
     big_file: Path, monkeypatch: pytest.MonkeyPatch, seam: bytes
 ) -> None:
-    """A seam where the second half's assumption (it starts directly inside HealthData, just
-    after a value) is false: the halves do not join and the first process reads on."""
+    """A piece that begins where its assumption (it starts directly inside HealthData, just
+    after a value) is false: it is not joined and this process reads on from there."""
     data = big_file.read_bytes()
-    at = data.index(seam, len(data) // 4)
-    joined: list[bool] = []
-    join = fast._join
+    wrong = data.index(seam, len(data) // 2) + 1
+    real = fast._seam_after
+    calls: list[int] = []
 
-    def spy(sc: Any, part: Any) -> bool:
-        joined.append(join(sc, part))
-        return joined[-1]
+    def seam_after(fd: int, at: int, stop: int) -> int | None:
+        calls.append(at)
+        if len(calls) == 2:  # the other process's first cut: its first piece starts wrong
+            return wrong
+        return real(fd, at, stop)
 
-    monkeypatch.setattr(fast, "_join", spy)
-    monkeypatch.setattr(fast, "_split_point", _forced_split(at + 1))
+    monkeypatch.setattr(fast, "_seam_after", seam_after)
+    joined = spy_joins(monkeypatch)
     rec = read_file(big_file)
-    assert rec.meta[READER] == "fast" and True not in joined
+    assert rec.meta[READER] == "fast" and len(calls) >= 2
+    assert False not in joined or joined[-1] is False  # joined up to the wrong piece at most
     same_recording(rec, outcome(ah.read_reference, data))
-
-
-def _forced_split(seam: int) -> Callable[..., Any]:
-    real = fast._split_point
-
-    def split(fp: BinaryIO, head: bytes, start: int) -> Any:
-        got = real(fp, head, start)
-        assert got is not None
-        return (got[0], got[1], seam, got[3])
-
-    return split
 
 
 def test_no_second_process_on_a_busy_machine(
     big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fast, "_idle_core", lambda: False)
-    monkeypatch.setattr(fast, "_second_half", None)  # would fail if called
+    monkeypatch.setattr(fast, "_idle_core", lambda since: False)
+    monkeypatch.setattr(fast._Split, "_other", None)  # would fail if called
     rec = read_file(big_file)
     assert rec.meta[READER] == "fast"
     same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
@@ -594,14 +596,157 @@ def test_no_second_process_on_a_busy_machine(
 def test_a_failing_second_process_is_not_trusted(
     big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(fd: int, seam: int, end: int, path: str, send: Any) -> None:
-        send.send({"seam": [(1, "Nonsense")], "out": None})
-        send.close()
+    def nonsense(*args: Any) -> tuple[Any, dict[str, Any]]:
+        return None, {"seam": [(1, "Nonsense")], "end": 0}
 
-    monkeypatch.setattr(fast, "_second_half", broken)
+    monkeypatch.setattr(fast, "_read_piece", nonsense)
+    joined = spy_joins(monkeypatch)
+    rec = read_file(big_file)
+    assert rec.meta[READER] == "fast" and joined == [False]
+    same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
+
+
+def test_a_second_process_that_dies_is_not_waited_for(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other process killed in the middle of a piece: this one reads what is left."""
+
+    def die(*args: Any) -> Any:
+        os._exit(9)
+
+    monkeypatch.setattr(fast, "_read_piece", die)
     rec = read_file(big_file)
     assert rec.meta[READER] == "fast"
     same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
+
+
+def test_the_parts_come_back_through_the_pipe_without_a_memory_file(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(fast.os, "memfd_create", raising=False)
+    joined = spy_joins(monkeypatch)
+    rec = read_file(big_file)
+    assert joined and all(joined)
+    same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
+
+
+def test_a_truncated_file_read_in_two_is_refused_like_the_reference(
+    big_file: Path, tmp_path: Path
+) -> None:
+    data = big_file.read_bytes()
+    for cut in (len(data) - 30, data.rindex(b'"') + 1, len(data) * 3 // 4):
+        path = tmp_path / f"cut{cut}.xml"
+        path.write_bytes(data[:cut])
+        with pytest.raises(InputError) as got:
+            read_file(path)
+        want = outcome(ah.read_reference, data[:cut])
+        assert isinstance(want, InputError)
+        assert (got.value.reason, got.value.offset) == (want.reason, want.offset)
+
+
+def _read_in_pieces(path: Path, cuts: list[int]) -> Recording:
+    """Read ``path`` as the two processes would, in one process, with this process's part
+    ending at ``cuts[0]`` and the other's pieces between the cuts (deterministic)."""
+    from actidose.ingest import xmlsafe
+
+    end = path.stat().st_size
+    with path.open("rb") as fp:
+        head = ah._prepare_head(fp.read(xmlsafe.PROLOG_LIMIT), str(path))
+        start = fast._root_start(head)
+        sc = fast._Scanner(str(path))
+        sc.offset = start
+        src = fast._Source(memoryview(head)[start:], fp, limit=cuts[0] - start)
+        fast._run(sc, src, final=False)
+        sc.collect()
+        pieces: list[tuple[int, Any]] = []
+        like = None
+        fd = fp.fileno()
+        for a, b in zip(cuts, [*cuts[1:], end], strict=True):
+            try:
+                like, got = fast._read_piece(fd, a, b, b == end, str(path), like)
+            except fast.Declined as exc:
+                got = str(exc)
+            pieces.append((a, got))
+        return fast._join_all(sc, fp, cuts[0], end, pieces)
+
+
+def _stray_beats(data: bytes, every: int) -> tuple[bytes, list[int]]:
+    """The export with a beat directly inside HealthData after every ``every``-th HRV record
+    (a beat the reference reader gives to the last HRV record before it), and the offsets
+    just after those HRV records' last values."""
+    marker = b"HeartRateVariabilitySDNN"
+    out = bytearray()
+    cuts: list[int] = []
+    pos = 0
+    k = 0
+    while (i := data.find(marker, pos)) >= 0:
+        close = data.index(b"</Record>\n", i) + len(b"</Record>\n")
+        out += data[pos:close]
+        pos = close
+        k += 1
+        if k % every == 0:
+            last = data.rindex(b'"', 0, close)  # the HRV record's last value ends there
+            cuts.append(len(out) - (close - last - 1))
+            out += b' <InstantaneousBeatsPerMinute bpm="70" time="1:00:00.00 AM"/>\n'
+    out += data[pos:]
+    return bytes(out), cuts
+
+
+def test_beats_before_a_pieces_first_hrv_record_belong_to_the_record_before(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "plain.xml"
+    write_export(src, days=6, seed=5)
+    data, seams = _stray_beats(src.read_bytes(), every=3)
+    assert len(seams) >= 4
+    path = tmp_path / "stray.xml"
+    path.write_bytes(data)
+    want = outcome(ah.read_reference, data)
+    assert isinstance(want, Recording)
+    # cuts at the end of an HRV record (so the stray beat after the next record is the
+    # piece's before its first HRV record), and one before any HRV record at all
+    first_hrv = data.index(b"HeartRateVariabilitySDNN")
+    early = data.rindex(b'"', 0, data.rindex(b"\n <Record", 0, first_hrv)) + 1
+    for cuts in ([seams[0], seams[2]], [early, seams[1], seams[3]]):
+        assert all(data[c - 1 : c] == b'"' for c in cuts)
+        same_recording(_read_in_pieces(path, cuts), want)
+
+
+def test_a_piece_that_fails_is_read_by_this_process(tmp_path: Path) -> None:
+    src = tmp_path / "plain.xml"
+    write_export(src, days=6, seed=5)
+    data = src.read_bytes()
+    cuts = [m.start() + 1 for m in fast._SEAM.finditer(data)]
+    chosen = [cuts[len(cuts) // 4], cuts[len(cuts) // 2], cuts[3 * len(cuts) // 4]]
+    # a control character inside the middle piece: the reference refuses the file, and so
+    # does this process when it reads that piece itself
+    bad = bytearray(data)
+    at = bad.index(b'value="', chosen[1]) + 7
+    bad[at] = 1
+    path = tmp_path / "bad.xml"
+    path.write_bytes(bytes(bad))
+    want = outcome(ah.read_reference, bytes(bad))
+    try:
+        got: Recording | InputError = _read_in_pieces(path, chosen)
+    except fast.Declined:
+        got = outcome(ah.read_reference, bytes(bad))  # what ah.read does on a refusal
+    assert type(got) is type(want)
+    path.write_bytes(data)
+    same_recording(_read_in_pieces(path, chosen), outcome(ah.read_reference, data))
+
+
+def test_seam_after_finds_the_first_line_that_starts_a_record(tmp_path: Path) -> None:
+    src = tmp_path / "plain.xml"
+    write_export(src, days=3, seed=2)
+    data = src.read_bytes()
+    seams = [m.start() + 1 for m in fast._SEAM.finditer(data)]
+    with src.open("rb") as fp:
+        fd = fp.fileno()
+        for at in (0, seams[3] - 1, seams[3], seams[3] + 1, len(data) // 2):
+            want = next(s for s in seams if s >= at)
+            assert fast._seam_after(fd, at, len(data)) == want
+        assert fast._seam_after(fd, seams[-1] + 1, len(data)) is None
+        assert fast._seam_after(fd, seams[3] - 1, seams[3]) is None  # not before stop
 
 
 # --- generated records and damage: the same outcome as the reference reader -------------------
@@ -773,24 +918,25 @@ def test_every_truncation_point_of_a_small_export() -> None:
         both(data[:cut], salvage=bool(cut % 2))
 
 
-def test_a_second_process_only_with_a_core_free_now(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The split into two processes asks how many cores are idle right now (not the lagging
-    load average, which counts this process's own recent work)."""
-    got = fast._idle_cores(0.05)
+def test_a_second_process_only_if_a_core_was_free_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The split asks how much the cores idled while this process read alone (not the
+    lagging load average, which counts this process's own recent work)."""
+    got = fast._cpu_times()
     if got is not None:  # Linux: /proc/stat
-        assert 0.0 <= got <= (os.cpu_count() or 1) + 1e-9
+        assert 0 <= got[0] <= got[1]
     monkeypatch.setattr(fast.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(fast, "_idle_cores", lambda s: 1.9)
-    assert fast._idle_core()
-    monkeypatch.setattr(fast, "_idle_cores", lambda s: 1.0)  # another process has a core
-    assert not fast._idle_core()
-    monkeypatch.setattr(fast, "_idle_cores", lambda s: None)  # no /proc/stat: load average
+    monkeypatch.setattr(fast, "_cpu_times", lambda: (1090, 2200))
+    assert fast._idle_core((1000, 2000))  # 90 of 200 ticks idle: the other core mostly
+    assert not fast._idle_core((1060, 2000))  # 30 of 200: the other core was busy too
+    monkeypatch.setattr(fast, "_cpu_times", lambda: None)  # no /proc/stat: load average
     monkeypatch.setattr(fast.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
-    assert fast._idle_core()
+    assert fast._idle_core(None)
     monkeypatch.setattr(fast.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
-    assert not fast._idle_core()
+    assert not fast._idle_core(None)
     monkeypatch.setattr(fast.os, "cpu_count", lambda: 1)
-    assert not fast._idle_core()
+    assert not fast._idle_core(None)
 
 
 @settings(max_examples=200, deadline=None)

@@ -85,6 +85,7 @@ bytes per HR sample) plus one window's strings, whatever the file size.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -941,26 +942,30 @@ class _Collector:
     def recording(self) -> Recording:
         self.place_beats()
         rec = Recording(format="apple_health", kind="allday")
+        # (arrays of int64 seconds or microseconds, fresh from np.concatenate: scaled in
+        # place and viewed as datetime64[us], no copies)
         if self.hr_ts:
-            ts = np.concatenate(self.hr_ts) * _US
-            rec.hr = HRSeries(ts.astype(TS_DTYPE), np.concatenate(self.hr_bpm))
+            ts = np.concatenate(self.hr_ts).astype(np.int64, copy=False)
+            ts *= _US
+            rec.hr = HRSeries(ts.view(TS_DTYPE), np.concatenate(self.hr_bpm))
         if self.rr_ts:
-            rec.rr = RRSeries(
-                np.concatenate(self.rr_ts).astype(TS_DTYPE), np.concatenate(self.rr_ms)
-            )
+            rr = np.concatenate(self.rr_ts).astype(np.int64, copy=False)
+            rec.rr = RRSeries(rr.view(TS_DTYPE), np.concatenate(self.rr_ms))
         for (kind, source), p in sorted(self.parts.items()):
             if not p.start:
                 continue
             start = np.concatenate(p.start)
             if not start.size:  # every record of it skipped (e.g. unknown units): no series
                 continue
-            end = np.concatenate(p.end)
+            start = start.astype(np.int64, copy=False)
+            duration = np.subtract(np.concatenate(p.end), start, dtype=np.float64)
+            start *= _US
             rec.vendor.append(
                 VendorSeries(
                     kind=kind,
                     unit=p.unit,
-                    start=(start * _US).astype(TS_DTYPE),
-                    duration_s=(end - start).astype(np.float64),
+                    start=start.view(TS_DTYPE),
+                    duration_s=duration,
                     value=np.concatenate(p.value),
                     origin=source or None,
                 )
@@ -985,19 +990,27 @@ class _Collector:
         by_source: dict[str, int] = {}
         by_device: dict[str, int] = {}
         strap = watch = total = 0
+        # a name and its kind (strap 1, watch 2, else 0) per distinct (sourceName, device)
+        # text: an export has thousands of pairs (devices differ by their software version)
+        # and a few names
+        names: dict[str | None, str] = {}
+        kinds: dict[str, int] = {}
         for (source, device), n in self.hr_sources.items():
-            name = ""
-            if device:
-                m = _DEVICE_NAME.search(device)
-                name = m.group(1).strip() if m else ""
+            name = names.get(device)
+            if name is None:
+                m = _DEVICE_NAME.search(device) if device else None
+                name = names[device] = m.group(1).strip() if m else ""
             by_source[source or "?"] = by_source.get(source or "?", 0) + n
             if name:
                 by_device[name] = by_device.get(name, 0) + n
             total += n
             text = f"{source or ''} {name}"
-            if _STRAP.search(text):
+            kind = kinds.get(text)
+            if kind is None:
+                kind = kinds[text] = 1 if _STRAP.search(text) else 2 if _WATCH.search(text) else 0
+            if kind == 1:
                 strap += n
-            elif _WATCH.search(text):
+            elif kind == 2:
                 watch += n
         if not total:
             return
@@ -1433,6 +1446,7 @@ def _float(v: str | None) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):

@@ -43,24 +43,32 @@ read (the prolog goes through the reference reader's own checks first, which ref
 entity declaration), and no entity other than the five predefined ones and character
 references is accepted.
 
-A regular file of at least :data:`PARALLEL_MIN` bytes, on a machine with a core idle (measured
-over 0.05 s from ``/proc/stat``), is read by two processes: a forked one reads
-from a ``<Record`` that starts a line near the middle, this one up to there, and the halves
-are joined only when the first ends where the second assumed (directly inside
-``HealthData``); otherwise this process reads on. (Splitting costs some work of its own: on a
-busy machine one process is faster.)
+A regular file of at least :data:`PARALLEL_MIN` bytes is read by two processes when another
+core was idle while this one read its first blocks (:data:`_IDLE_PROBE_S`, from
+``/proc/stat``): a forked process takes pieces from the end of the file, this one from the
+front, each piece a third of what is not yet taken (so the two finish together), cut where a
+line starts a top-level ``<Record``. Each of the other process's pieces is read as a part of
+its own and handed to its own collector; the parts come back through a memory file (their
+arrays not copied) and are joined in file order, each only when the part before ends where it
+begins with its assumption (that it starts directly inside ``HealthData``, just after a value)
+true; from the first that does not join, this process reads on itself. (Splitting costs some
+work of its own: on a busy machine one process is faster.)
 
 One result depends on how the reference reader happens to batch its work and is the same
 here only up to that: a value that numpy's float parsing and Python's ``float`` both read
 but differently (none of the forms Apple writes) is read as numpy reads it alone.
 
-Memory: a block and its index arrays, plus the output arrays (ids and offsets in 32 bits).
+Memory: a block and its index arrays (about 4.5 bytes a byte of the block), plus the output
+arrays, handed to the collector every :data:`_COLLECT_EVERY` blocks.
 """
 
 from __future__ import annotations
 
+import itertools
+import mmap
 import multiprocessing
 import os
+import pickle
 import re
 import stat
 import threading
@@ -76,9 +84,10 @@ from actidose.recording import Recording
 
 __all__ = ["BLOCK", "PARALLEL_MIN", "Declined", "decode_attribute", "scan"]
 
-BLOCK: Final = 1 << 20  # bytes read at a time (small blocks stay in cache)
+BLOCK: Final = 1 << 22  # bytes read at a time (fewer numpy calls a byte than smaller blocks)
 _SUB: Final = 1 << 20  # byte passes run over pieces of this size (they stay in cache)
 _MAX_CARRY: Final = 64 << 20  # an element longer than this is left to the reference reader
+_COLLECT_EVERY: Final = 16  # blocks: what was read is given to the collector as it goes
 _PAD: Final = 512  # spare bytes after the data: gathers of up to 256 bytes may run past it
 _MAX_GAPS: Final = 8192  # distinct gap strings (Apple writes a few dozen)
 _MAX_DEPTH: Final = 256
@@ -87,6 +96,7 @@ _MAX_DEPTH: Final = 256
 _MAX_GROUPS: Final = 256
 
 _G = TypeVar("_G", bound=np.generic)
+_K = TypeVar("_K")
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U64 = npt.NDArray[np.uint64]
@@ -950,12 +960,18 @@ class _Block:
 
 
 class _Scanner:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, like: _Scanner | None = None) -> None:
+        """A scanner; ``like``: another whose names, gap programs and strings (caches, the
+        same for any part of a file) this one shares."""
         self.path = path
-        self.elems: dict[str, int] = {name: i for i, name in enumerate(_ELEMS)}
-        self.attrs: dict[str, int] = {name: i for i, name in enumerate(_ATTRS_ALL)}
-        self.gaps = _Gaps(self.elems, self.attrs)
-        self.strings = _Strings()
+        if like is None:
+            self.elems: dict[str, int] = {name: i for i, name in enumerate(_ELEMS)}
+            self.attrs: dict[str, int] = {name: i for i, name in enumerate(_ATTRS_ALL)}
+            self.gaps = _Gaps(self.elems, self.attrs)
+            self.strings = _Strings()
+        else:
+            self.elems, self.attrs = like.elems, like.attrs
+            self.gaps, self.strings = like.gaps, like.strings
         self.col = ah._Collector(path, lambda needle, start, end: None)
         self.out = _Out()
         self.first = True  # the next block starts the document
@@ -963,6 +979,7 @@ class _Scanner:
         self.stack: list[int] = []  # open elements, outermost first
         self.cur = -1  # element of the tag the last value belongs to
         self.n_hrv = 0
+        self.n_blocks = 0
         self.type_cat = np.zeros(0, np.int8)
         self.offset = 0  # file offset of the buffer's first byte
         self.other_calls: list[tuple[str, dict[str, str]]] = []  # Workout, Me, ...: in order
@@ -970,6 +987,8 @@ class _Scanner:
         #: gap's start and end tags are kept for the seam check instead of being checked
         self.seam: list[tuple[int, str]] | None = None
         self.orphans = False  # keep beats before the first HRV record (rec -1) for the seam
+        #: such beats (record -1, time of day, readable, bpm), collected
+        self.orphan_beats: list[tuple[I64, I64, BOOL, F64]] = []
         # the buffer
         self.buf = bytearray(BLOCK + _PAD)
         self.fill = 0
@@ -1056,6 +1075,9 @@ class _Scanner:
         self.n_hrv += hrv_tags.size
         others.sort(key=lambda x: x[0])
         self.other_calls += [(name, attrib) for _, name, attrib in others]
+        self.n_blocks += 1
+        if self.n_blocks % _COLLECT_EVERY == 0:  # as it goes: little is left at the end
+            self.collect()
 
     def _nesting(self, gid_o: I64, elem_t: I64, at: int) -> None:
         """Check the start and end tags met in this block's gaps (see the module docstring)."""
@@ -1325,12 +1347,13 @@ class _Scanner:
             raise Declined("truncated: elements left open at the end")
 
     # the result -------------------------------------------------------------------------------
-    def recording(self) -> Recording:
-        """The Recording, assembled by the reference reader's own code from the arrays read
-        (each list of block arrays is joined and let go in turn: memory stays near the size
-        of the output)."""
+    def collect(self) -> None:
+        """Give what was read so far to the collector, whose own code (the reference
+        reader's) converts and counts it; each list of block arrays is joined and let go in
+        turn, so memory stays near the size of the output. Called again, it adds what was
+        read since. Beats read before the scan's first HRV record (a scan that starts inside
+        the document) are kept aside in :attr:`orphan_beats` for the half before."""
         col, out, text = self.col, self.out, self.strings.text
-        self.buf = bytearray(0)
         n_text = len(text) + 1
         if out.hr_utc:
             unit = _take(out.hr_unit)
@@ -1356,9 +1379,9 @@ class _Scanner:
                 pair = (text[s - 1] if s else None, text[d - 1] if d else None)
                 col.hr_sources[pair] = col.hr_sources.get(pair, 0) + c
         if out.hrv_utc:
-            col.hrv_utc = [_take(out.hrv_utc)]
-            col.hrv_off = [_take(out.hrv_off)]
-            col.hrv_utc_end = [_take(out.hrv_end)]
+            col.hrv_utc.append(_take(out.hrv_utc))
+            col.hrv_off.append(_take(out.hrv_off))
+            col.hrv_utc_end.append(_take(out.hrv_end))
         if out.v_type:
             type_ids: I64 = _take(out.v_type).astype(np.int64)
             src_ids = _take(out.v_src).astype(np.int64)
@@ -1394,9 +1417,22 @@ class _Scanner:
                 )
             del key, vunit, start, end, value, groups
         if out.beat_rec:
-            col.add_beats(
-                _take(out.beat_rec), _take(out.beat_sod), _take(out.beat_ok), _take(out.beat_bpm)
-            )
+            rec: I64 = _take(out.beat_rec).astype(np.int64)
+            sod, ok, bpm = _take(out.beat_sod), _take(out.beat_ok), _take(out.beat_bpm)
+            lead = int(np.searchsorted(rec, 0))  # rec is ascending: orphans (-1) lead
+            if lead:
+                self.orphan_beats.append((rec[:lead], sod[:lead], ok[:lead], bpm[:lead]))
+            if lead < rec.size:
+                col.add_beats(rec[lead:], sod[lead:], ok[lead:], bpm[lead:])
+
+    def recording(self) -> Recording:
+        """The Recording: what is left is collected, the workouts and other elements are
+        given to the collector in file order, and the collector assembles the result."""
+        self.collect()
+        col = self.col
+        self.buf = bytearray(0)
+        # the UTC offsets as one pass over all the heart rate would have met them
+        col.offsets = dict(sorted(col.offsets.items()))
         for tag, attrib in self.other_calls:
             col._other(tag, attrib)
         if col.workouts:
@@ -1476,7 +1512,9 @@ def _quotes(a: npt.NDArray[np.uint8], start: int, end: int) -> I64:
 
 class _Source:
     """Bytes for a scan: ``pending`` first, then the stream (or the file descriptor, read
-    with ``pread`` from ``offset``), up to ``limit`` bytes in all (None: to the end)."""
+    with ``pread`` from ``offset``), up to ``limit`` bytes in all (None: to the end).
+    ``before_read``, when given, is called with the bytes given so far before each read and
+    may return a limit (bytes in all) to set, or -1: no limit, and no more calls."""
 
     def __init__(
         self,
@@ -1485,14 +1523,23 @@ class _Source:
         fd: int | None = None,
         offset: int = 0,
         limit: int | None = None,
+        before_read: Callable[[int], int | None] | None = None,
     ) -> None:
         self.pending = pending
         self.fp = fp
         self.fd = fd
         self.offset = offset
         self.left = limit
+        self.given = 0
+        self.before_read = before_read
 
     def into(self, mv: memoryview) -> int:
+        if self.before_read is not None:
+            limit = self.before_read(self.given)
+            if limit is not None and limit >= 0:
+                self.left = limit - self.given
+            elif limit is not None:  # no limit, and no more calls
+                self.before_read = None
         if self.left is not None:
             mv = mv[: self.left]
         if not mv.nbytes:
@@ -1516,6 +1563,7 @@ class _Source:
             n = 0
         if self.left is not None:
             self.left -= n
+        self.given += n
         return n
 
 
@@ -1585,6 +1633,12 @@ PARALLEL_MIN: Final = 48 << 20  # exports at least this long are read by two pro
 _SEAM: Final = re.compile(
     rb'"/?>(?:[ \t\r\n]*</[A-Za-z_][A-Za-z0-9._-]*[ \t\r\n]*>)*[ \t\r\n]*\n <Record[ \t\r\n]'
 )
+#: how long this process reads alone while the other cores' idle time is measured
+_IDLE_PROBE_S: Final = 0.04
+#: what is left is shared out in pieces: each takes this fraction of what is not yet taken,
+#: at least :data:`_MIN_PIECE` bytes (smaller pieces near the end even out the two halves)
+_PIECE_SHARE: Final = 3
+_MIN_PIECE: Final = 8 << 20
 
 
 def scan(fp: BinaryIO, head: bytes, *, path: str, parallel: bool = True) -> Recording:
@@ -1593,108 +1647,338 @@ def scan(fp: BinaryIO, head: bytes, *, path: str, parallel: bool = True) -> Reco
     the scanner does not take on (the caller then reads the file again with
     :func:`~actidose.ingest.apple_health.read_reference`).
 
-    A regular file of at least :data:`PARALLEL_MIN` bytes, when a core is idle, is cut in two
-    where a top-level ``<Record`` starts, and a forked process reads the second half while
-    this one reads the first; the halves are joined only when the first ends exactly where
-    the second began with the second's assumption (that it starts directly inside
-    ``HealthData``) true, and the second half is read here otherwise."""
+    A regular file of at least :data:`PARALLEL_MIN` bytes is read from its start by this
+    process; after :data:`_IDLE_PROBE_S`, if another core was idle meanwhile, a forked
+    process reads the file from its end, piece by piece (see :class:`_Split`), while this
+    one reads on from where it is, until they meet. The other process's pieces are joined
+    in file order, each only when the part before it ends exactly where the piece began
+    with the piece's assumption (that it starts directly inside ``HealthData``) true; from
+    the first piece that does not join, this process reads the rest itself."""
     start = _root_start(head)
     sc = _Scanner(path)
     sc.offset = start
-    split = _split_point(fp, head, start) if parallel else None
+    split = _Split.of(fp, head, start, path) if parallel else None
     if split is None:
         _run(sc, _Source(memoryview(head)[start:], fp), final=True)
         return sc.recording()
-    fd, base, seam, end = split
-    first_len = seam - (base + start)
-    pending = memoryview(head)[start : start + first_len]
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_second_half, args=(fd, seam, end, path, send), daemon=True)
+    src = _Source(memoryview(head)[start:], fp, before_read=split)
     try:
-        child.start()
-    except (OSError, AssertionError, ValueError):  # no process to be had: read it all here
-        recv.close()
-        send.close()
-        _run(sc, _Source(memoryview(head)[start:], fp), final=True)
-        return sc.recording()
-    send.close()
-    try:
-        _run(sc, _Source(pending, fp, limit=first_len), final=False)
+        _run(sc, src, final=False)
+        if split.child is None:  # it read to the end alone
+            _run(sc, _Source(memoryview(b"")), final=True)
+            return sc.recording()
+        sc.collect()  # while the other process may still be at work
     except BaseException:
-        child.terminate()
-        child.join()
-        recv.close()
+        split.abandon()
         raise
-    try:
-        part = recv.recv()
-    except (EOFError, OSError):
-        part = None
-    finally:
-        recv.close()
-        child.join()
-    if isinstance(part, dict) and part.get("seam") is not None:
-        # the second half began with the end of a tag: the first half's last tag is whole
+    return _join_all(sc, fp, split.origin + src.given, split.end, split.result())
+
+
+def _join_all(
+    sc: _Scanner, fp: BinaryIO, pos: int, end: int, pieces: list[tuple[int, Any]]
+) -> Recording:
+    """The Recording of a file this process has read up to ``pos`` (of ``end``), with the
+    parts the other process read (file offset, part or why not): they are joined in file
+    order as long as each begins where the one before ended and checks out; this process
+    reads the rest itself from there (and, if it read to the end itself, checks the end)."""
+    if pieces and pieces[0][0] == pos < end and isinstance(pieces[0][1], dict):
+        # the next part was read (so it begins with the end of a tag): the last tag here is
+        # whole, if this part ends just after a value
         q = sc.q
         if q.size and q.size % 2 == 0 and int(q[-1]) + 1 == sc.fill:
             _cut(sc, sc.fill, q.size)
-        if sc.fill == 0 and _join(sc, part):
+    if sc.fill == 0 and pos < end:
+        for at, piece in pieces:
+            if at != pos or not isinstance(piece, dict) or not _join(sc, piece):
+                break
+            pos = piece["end"]
+        if pos == end:  # the last part joined was read to the end and its end checked
             return sc.recording()
-    # read the second half here, going on from where the first ended
-    fp.seek(seam)
+    sc.offset = pos - sc.fill
+    fp.seek(pos)
     _run(sc, _Source(memoryview(b""), fp), final=True)
     return sc.recording()
 
 
-def _split_point(fp: BinaryIO, head: bytes, start: int) -> tuple[int, int, int, int] | None:
-    """(file descriptor, file offset of ``head``, seam offset, file size) for a two-process
-    read, or None."""
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        return None  # forking a process that runs threads is not safe
-    try:
-        fd = fp.fileno()
-        st = os.fstat(fd)
-        pos = fp.tell()
-    except (AttributeError, OSError, ValueError):
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    base = pos - len(head)
-    end = st.st_size
-    if base < 0 or end - base < PARALLEL_MIN:
-        return None
-    if not _idle_core():
-        return None  # a second process would only add its own work
-    # this process takes a little more than half: the other one's result waits in the pipe
-    # until this one has read its part, and the other one reads a byte a little faster
-    mid = base + int((end - base) * _FIRST_SHARE)
-    window = os.pread(fd, 1 << 20, mid)
-    m = _SEAM.search(window)
-    if m is None:
-        return None
-    return fd, base, mid + m.start() + 1, end
+class _Split:
+    """A two-process read of one file, arranged from :meth:`_Source.into` (this object is
+    the source's ``before_read``) while this process reads the first blocks.
+
+    After :data:`_IDLE_PROBE_S`, if :func:`_idle_core` says another core was idle
+    meanwhile, what is left is shared out: this process takes pieces from the front, the
+    forked one from the back, each piece :data:`_PIECE_SHARE` of what is not yet taken (at
+    least :data:`_MIN_PIECE`), cut where a line starts a top-level ``<Record`` (the
+    positions taken by each side are kept in shared memory under a lock). This process
+    reads its pieces on as one part; the other reads each piece as a part of its own and
+    sends them all at the end. Neither waits for the other until they meet."""
+
+    def __init__(self, fd: int, origin: int, end: int, path: str) -> None:
+        self.fd = fd
+        self.origin = origin  # file offset of the scan's first byte
+        self.end = end
+        self.path = path
+        self.since: tuple[float, tuple[int, int] | None] | None = None
+        self.limit = -1  # file offset where this process's pieces end (-1: not split)
+        self.child: Any = None
+        self.recv: Any = None
+        self.taken: Any = None  # (front, back): file offsets taken up to and from
+        self.lock: Any = None
+        self.memfd: int | None = None
+
+    @classmethod
+    def of(cls, fp: BinaryIO, head: bytes, start: int, path: str) -> _Split | None:
+        """A split for this file, or None where there can be none (not a regular file, too
+        short, one core, no fork, threads running)."""
+        if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+            return None  # forking a process that runs threads is not safe
+        if (os.cpu_count() or 1) < 2:
+            return None
+        try:
+            fd = fp.fileno()
+            st = os.fstat(fd)
+            pos = fp.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+        base = pos - len(head)
+        if not stat.S_ISREG(st.st_mode) or base < 0 or st.st_size - base < PARALLEL_MIN:
+            return None
+        return cls(fd, base + start, st.st_size, path)
+
+    def __call__(self, given: int) -> int | None:
+        """Called before each read with the bytes read so far: None (read on), the bytes
+        this process may read in all, or -1 (no limit: it reads to the end alone)."""
+        pos = self.origin + given
+        if self.child is not None:
+            if pos < self.limit:
+                return None
+            nxt = self._take_front()
+            self.limit = pos if nxt is None else nxt
+            return self.limit - self.origin
+        import time
+
+        now = time.perf_counter()
+        if self.since is None:
+            self.since = (now, _cpu_times())
+            if _IDLE_PROBE_S > 0:
+                return None
+        elif now - self.since[0] < _IDLE_PROBE_S:
+            return None
+        if self.end - pos < PARALLEL_MIN // 2 or not _idle_core(self.since[1]):
+            return -1
+        first = _seam_after(self.fd, pos + (self.end - pos) // _PIECE_SHARE, self.end)
+        if first is None:
+            return -1
+        ctx = multiprocessing.get_context("fork")
+        try:  # where the other process leaves its arrays (in memory; Linux)
+            self.memfd = os.memfd_create("actidose-part", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            self.memfd = None
+        self.taken = ctx.RawArray("q", [first, self.end])
+        self.lock = ctx.Lock()
+        recv, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=self._other, args=(send,), daemon=True)
+        try:
+            child.start()
+        except (OSError, AssertionError, ValueError):  # no process to be had: read on alone
+            recv.close()
+            send.close()
+            if self.memfd is not None:
+                os.close(self.memfd)
+            return -1
+        send.close()
+        self.child, self.recv, self.limit = child, recv, first
+        return first - self.origin
+
+    def _take_front(self) -> int | None:
+        """The end of the next piece from the front (this process), or None."""
+        with self.lock:
+            front, back = self.taken[0], self.taken[1]
+            if front >= back:
+                return None
+            want = front + max(_MIN_PIECE, (back - front) // _PIECE_SHARE)
+            cut = None if want >= back - _MIN_PIECE else _seam_after(self.fd, want, back)
+            self.taken[0] = back if cut is None else cut
+            return int(self.taken[0])
+
+    def _take_back(self) -> tuple[int, int] | None:
+        """The next piece from the back (the other process), or None."""
+        with self.lock:
+            front, back = self.taken[0], self.taken[1]
+            if back <= front:
+                return None
+            want = back - max(_MIN_PIECE, (back - front) // _PIECE_SHARE)
+            cut = None if want <= front + _MIN_PIECE else _seam_after(self.fd, want, back)
+            self.taken[1] = front if cut is None else cut
+            return int(self.taken[1]), int(back)
+
+    def _other(self, send: Any) -> None:
+        """The forked process: read pieces from the back until the two meet, each as a part
+        of its own (:func:`_read_piece`), and send them in file order."""
+        pieces: list[tuple[int, Any]] = []
+        like: _Scanner | None = None
+        try:
+            while (piece := self._take_back()) is not None:
+                at, to = piece
+                got: dict[str, Any] | str
+                try:
+                    sc, got = _read_piece(self.fd, at, to, to == self.end, self.path, like)
+                    like = sc
+                except Declined as exc:
+                    got = str(exc)
+                except Exception as exc:
+                    got = f"reading bytes {at}-{to} failed: {exc!r}"
+                pieces.append((at, got))
+                if not isinstance(got, dict):
+                    break  # the other process reads on from there
+        finally:
+            pieces.sort(key=lambda p: p[0])
+            try:
+                send.send(self._sent(pieces))
+            finally:
+                send.close()
+
+    def _sent(self, pieces: list[tuple[int, Any]]) -> Any:
+        """What goes through the pipe: the pickled parts written to the shared memory file
+        (the arrays as they are, out of band), and their sizes; or the parts themselves
+        where there is no such file or writing to it fails."""
+        if self.memfd is None:
+            return pieces
+        buffers: list[pickle.PickleBuffer] = []
+        data = pickle.dumps(pieces, protocol=5, buffer_callback=buffers.append)
+        views = [memoryview(data), *(b.raw() for b in buffers)]
+        try:
+            for v in views:
+                while v.nbytes:
+                    v = v[os.write(self.memfd, v) :]
+        except OSError:
+            return pieces
+        return ("memfd", [memoryview(data).nbytes, *(b.raw().nbytes for b in buffers)])
+
+    def result(self) -> list[tuple[int, Any]]:
+        """The other process's parts, in file order, as (file offset, part or why not)."""
+        try:
+            got = self.recv.recv()
+            if isinstance(got, tuple) and got[0] == "memfd" and self.memfd is not None:
+                got = _loads(self.memfd, got[1])
+        except Exception:  # nothing usable came: this process reads on itself
+            got = []
+        finally:
+            self.recv.close()
+            self.child.join()
+            if self.memfd is not None:
+                os.close(self.memfd)
+        return got if isinstance(got, list) else []
+
+    def abandon(self) -> None:
+        if self.child is not None:
+            self.child.terminate()
+            self.child.join()
+            self.recv.close()
+            if self.memfd is not None:
+                os.close(self.memfd)
 
 
-def _idle_core() -> bool:
-    """Whether a second core is free now: measured over :data:`_IDLE_PROBE_S` from
-    ``/proc/stat`` (this process sleeps meanwhile, so its own core counts as idle: at least
-    1.5 cores idle means one more than ours). Without ``/proc/stat``: the 1-minute load
-    average below the number of cores less one (a lagging measure that counts this process's
-    own recent work)."""
+def _loads(fd: int, sizes: list[int]) -> Any:
+    """Unpickle what :meth:`_Split._sent` wrote to the file ``fd``: its arrays stay in a
+    private (copy-on-write) mapping of the file, not copied."""
+    mm = mmap.mmap(fd, sum(sizes), flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    mv = memoryview(mm)
+    bounds = np.cumsum([0, *sizes]).tolist()
+    parts = [mv[a:b] for a, b in itertools.pairwise(bounds)]
+    return pickle.loads(parts[0], buffers=parts[1:])
+
+
+def _seam_after(fd: int, at: int, stop: int) -> int | None:
+    """The first place at or after ``at`` and before ``stop`` where a line starts a
+    top-level ``<Record`` just after the end of a tag (a file offset just after a value's
+    closing quote), or None. (Read in windows that overlap by 4 KiB: a place whose end tags
+    and white space run longer than that across two windows would be passed over.)"""
+    step, overlap = 1 << 18, 1 << 12
+    at = max(at - 1, 0)  # from the quote before the place
+    while at < stop:
+        window = os.pread(fd, min(step, stop - at) + overlap, at)
+        m = _SEAM.search(window)
+        if m is not None:
+            cut = at + m.start() + 1
+            return cut if cut < stop else None
+        if len(window) <= overlap:
+            return None
+        at += len(window) - overlap
+    return None
+
+
+def _read_piece(
+    fd: int, at: int, to: int, final: bool, path: str, like: _Scanner | None
+) -> tuple[_Scanner, dict[str, Any]]:
+    """Scan [at, to) as a part of its own (it starts just after a value, directly inside
+    ``HealthData``), hand what it read to its own collector (placing its beats in time,
+    except those before its first HRV record), and return what :func:`_join` needs."""
+    sc = _Scanner(path, like)
+    sc.first = False
+    sc.orphans = True
+    sc.offset = at
+    _run(sc, _Source(memoryview(b""), fd=fd, offset=at, limit=to - at), final=final)
+    if not final:
+        q = sc.q
+        if q.size and q.size % 2 == 0 and int(q[-1]) + 1 == sc.fill:
+            _cut(sc, sc.fill, q.size)
+        if sc.fill or sc.seam is None:
+            raise Declined(f"bytes {at}-{to} do not end just after a value")
+    sc.buf = bytearray(0)
+    sc.collect()
+    col = sc.col
+    # the beats of the last HRV record are placed with those of a later part that belong to
+    # it (a record's beats are placed in time together)
+    tail: list[tuple[I64, I64, BOOL, F64]] = []
+    if col.beats and sc.n_hrv:
+        keep = []
+        for rec, sod, ok, bpm in col.beats:  # in file order: records ascending
+            k = int(np.searchsorted(rec, sc.n_hrv - 1))
+            if k:
+                keep.append((rec[:k], sod[:k], ok[:k], bpm[:k]))
+            if k < rec.size:
+                tail.append((rec[k:], sod[k:], ok[k:], bpm[k:]))
+        col.beats[:] = keep
+    col.place_beats()
+    names = {i: n for n, i in sc.elems.items()}
+    part = {
+        "end": to,
+        "hr_ts": col.hr_ts,
+        "hr_bpm": col.hr_bpm,
+        "offsets": col.offsets,
+        "hr_sources": col.hr_sources,
+        "parts": col.parts,
+        "rr_ts": col.rr_ts,
+        "rr_ms": col.rr_ms,
+        "warn": col.warn,
+        "hrv": (col.hrv_utc, col.hrv_off, col.hrv_utc_end),
+        "orphans": sc.orphan_beats,
+        "tail_beats": tail,
+        "other_calls": sc.other_calls,
+        "seam": sc.seam,
+        "stack": [names.get(i, "") for i in sc.stack],
+        "cur": names.get(sc.cur, ""),
+        "n_hrv": sc.n_hrv,
+    }
+    return sc, part
+
+
+def _idle_core(since: tuple[int, int] | None) -> bool:
+    """Whether another core was free while this process read alone: the idle time of all
+    cores since ``since`` (``/proc/stat``, taken when this process began reading) adds up
+    to at least half a core. Without ``/proc/stat``: the 1-minute load average below the
+    number of cores less one (a lagging measure that counts this process's own recent
+    work)."""
     n = os.cpu_count() or 1
     if n < 2:
         return False
-    idle = _idle_cores(_IDLE_PROBE_S)
-    if idle is not None:
-        return idle >= 1.5
+    now = _cpu_times()
+    if since is not None and now is not None and now[1] > since[1]:
+        return (now[0] - since[0]) / (now[1] - since[1]) * n >= 0.5
     try:
         return os.getloadavg()[0] < n - 1
     except OSError:
         return False
-
-
-_IDLE_PROBE_S: Final = 0.05
-_FIRST_SHARE: Final = 0.53
 
 
 def _cpu_times() -> tuple[int, int] | None:
@@ -1710,63 +1994,14 @@ def _cpu_times() -> tuple[int, int] | None:
     return ticks[3] + (ticks[4] if len(ticks) > 4 else 0), sum(ticks)
 
 
-def _idle_cores(interval_s: float) -> float | None:
-    """Cores idle over the next ``interval_s`` seconds (0 .. number of CPUs), or None."""
-    import time
-
-    a = _cpu_times()
-    if a is None:
-        return None
-    time.sleep(interval_s)
-    b = _cpu_times()
-    if b is None or b[1] <= a[1]:
-        return None
-    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
-
-
-def _second_half(fd: int, seam: int, end: int, path: str, send: Any) -> None:
-    """The forked process: scan [seam, end) and send what it found (or why it stopped)."""
-    try:
-        sc = _Scanner(path)
-        sc.first = False
-        sc.orphans = True
-        sc.offset = seam
-        _run(sc, _Source(memoryview(b""), fd=fd, offset=seam, limit=end - seam), final=True)
-        names = {i: n for n, i in sc.elems.items()}
-        out = sc.out
-        for f in out.__dataclass_fields__:  # one array a field, ids and offsets in 32 bits
-            parts = getattr(out, f)
-            if parts:
-                arr = _take(parts)
-                if f in _SMALL:
-                    arr = arr.astype(np.int32)
-                parts.append(arr)
-        part: Any = {
-            "out": out,
-            "raws": list(sc.strings.by_bytes),
-            "other_calls": sc.other_calls,
-            "seam": sc.seam,
-            "cur": names.get(sc.cur, ""),
-            "n_hrv": sc.n_hrv,
-        }
-    except Declined as exc:
-        part = str(exc)
-    except Exception as exc:
-        part = f"second half failed: {exc!r}"
-    try:
-        send.send(part)
-    finally:
-        send.close()
-
-
-_SMALL: Final = frozenset(
-    {"hr_off", "hr_unit", "hr_src", "hr_dev", "v_type", "v_src", "v_unit", "hrv_off", "beat_rec"}
-)
+def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
+    for k, n in more.items():
+        into[k] = into.get(k, 0) + n
 
 
 def _join(sc: _Scanner, part: dict[str, Any]) -> bool:
-    """Append the second half to the first; False (nothing changed) when the seam does not
-    check out."""
+    """Add a part read by the other process to what this one has (which ends where the part
+    begins); False (nothing changed) when the seam does not check out."""
     seam = part["seam"]
     if seam is None:
         return False
@@ -1780,17 +2015,34 @@ def _join(sc: _Scanner, part: dict[str, Any]) -> bool:
             return False
     if stack != ["HealthData"]:
         return False
-    lut = np.array([sc.strings.ident(r) for r in part["raws"]] + [-1], np.int64)
-    o: _Out = part["out"]
-    for f in ("hr_unit", "hr_src", "hr_dev", "v_type", "v_src", "v_unit"):
-        getattr(sc.out, f).extend(lut[a] for a in getattr(o, f))
-    for f in ("hr_utc", "hr_off", "hr_bpm", "v_start", "v_end", "v_value", "hrv_utc", "hrv_off"):
-        getattr(sc.out, f).extend(getattr(o, f))
-    sc.out.hrv_end.extend(o.hrv_end)
-    sc.out.beat_rec.extend(r + sc.n_hrv for r in o.beat_rec)
-    sc.out.beat_sod.extend(o.beat_sod)
-    sc.out.beat_ok.extend(o.beat_ok)
-    sc.out.beat_bpm.extend(o.beat_bpm)
+    sc.collect()
+    col = sc.col
+    col.hr_ts += part["hr_ts"]
+    col.hr_bpm += part["hr_bpm"]
+    _add_counts(col.offsets, part["offsets"])
+    _add_counts(col.hr_sources, part["hr_sources"])
+    _add_counts(col.warn, part["warn"])
+    for key, p in part["parts"].items():  # a series' records: the parts' in file order
+        mine = col.parts.get(key)
+        if mine is None:
+            col.parts[key] = p
+        else:
+            mine.start += p.start
+            mine.end += p.end
+            mine.value += p.value
+    if sc.n_hrv:  # beats before the part's first HRV record: the last one's before it
+        for rec, sod, ok, bpm in part["orphans"]:
+            col.add_beats(np.full(rec.size, sc.n_hrv - 1, np.int64), sod, ok, bpm)
+    col.place_beats()  # the beats so far, before the part's
+    col.rr_ts += part["rr_ts"]
+    col.rr_ms += part["rr_ms"]
+    for have, more in zip((col.hrv_utc, col.hrv_off, col.hrv_utc_end), part["hrv"], strict=True):
+        have += more
+    # the beats of its last HRV record: placed later, with any that follow for that record
+    col.beats += [(rec + sc.n_hrv, *rest) for rec, *rest in part["tail_beats"]]
     sc.other_calls.extend(part["other_calls"])
     sc.n_hrv += part["n_hrv"]
+    sc.stack = [sc.elems.setdefault(n, len(sc.elems)) for n in part["stack"]]
+    sc.cur = sc.elems.setdefault(part["cur"], len(sc.elems)) if part["cur"] else -1
+    sc.offset = part["end"]
     return True
