@@ -315,3 +315,62 @@ def test_hr_max_estimate() -> None:
     assert src == ["age"]  # a tie keeps the age estimate
     with pytest.raises(ValueError):
         hr_max_estimate(np.ones(2), np.ones(3))
+
+
+def _floor_by_definition(
+    ts: np.ndarray, bpm: np.ndarray, bounds: np.ndarray, w: int, max_gap_s: float
+) -> np.ndarray:
+    """resting_floor's steps 1-3, one minute and one window at a time."""
+    from actidose.dose.anchors import _holds
+
+    hold = _holds(ts, max_gap_s)
+    m0 = int(bounds[0] // MIN)
+    m_end = int(-(-bounds[-1] // MIN)) + w - 1
+    value: dict[int, float] = {}
+    for m in range(m0, m_end):
+        mine = bpm[(ts >= m * MIN) & (ts < (m + 1) * MIN)]
+        if mine.size:
+            value[m] = float(np.mean(mine))
+            continue
+        before = np.flatnonzero(ts < (m + 1) * MIN)
+        if before.size:
+            i = int(before[-1])
+            if ts[i] + round(hold[i] * S) >= (m + 1) * MIN:
+                value[m] = float(bpm[i])
+    floor = np.full(bounds.size - 1, np.inf)
+    for m in range(m0, m_end - w + 1):
+        vals = [value.get(m + k) for k in range(w)]
+        day = int(np.searchsorted(bounds, m * MIN, side="right")) - 1
+        if None in vals or not 0 <= day < floor.size:
+            continue
+        floor[day] = min(floor[day], float(np.mean(np.array(vals, float))))
+    floor[~np.isfinite(floor)] = np.nan
+    return floor
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2 * 24 * 60 * 60 + 3000), st.floats(40, 180)),
+        min_size=1,
+        max_size=300,
+        unique_by=lambda x: x[0],
+    ),
+    st.integers(1, 7),
+    st.sampled_from([60.0, 150.0, 300.0]),
+    st.integers(0, 59),
+)
+def test_resting_floor_equals_its_definition(
+    samples: list[tuple[int, float]], w: int, max_gap_s: float, shift_s: int
+) -> None:
+    """Minute values, complete windows and day minima exactly as the docstring defines them,
+    over two days whose midnights fall inside a minute (``shift_s``)."""
+    samples.sort()
+    t0 = 1_774_000_000 * S
+    ts = np.array([t0 + s * S for s, _ in samples], np.int64)
+    bpm = np.array([v for _, v in samples])
+    bounds = t0 + shift_s * S + np.arange(3, dtype=np.int64) * 24 * H
+    got = resting_floor(ts, bpm, bounds, window_min=w, min_hours=0, max_gap_s=max_gap_s)
+    np.testing.assert_array_equal(
+        got.floor_bpm, _floor_by_definition(ts, bpm, bounds, w, max_gap_s)
+    )

@@ -536,12 +536,15 @@ def import_cmd(
             if sys.stderr.isatty() and not as_json:
                 from rich.progress import Progress
 
-                bar = Progress(transient=True)
+                # redrawn on each file, not by a thread of its own: a process running a
+                # thread does not fork, and a large Apple Health export is read by two
+                bar = Progress(transient=True, auto_refresh=False)
                 task = bar.add_task("importing", total=None)
                 bar.start()
 
                 def progress(i: int, n: int, path: str) -> None:
                     bar.update(task, completed=i, total=n, description=Path(path).name or "done")
+                    bar.refresh()
 
             try:
                 summary = import_paths(

@@ -172,23 +172,35 @@ def resting_floor(
     n_min = m_end - m0
     if ts.size and n_days and n_min >= w:
         idx = ts // _US_PER_MIN - m0
-        inside = (idx >= 0) & (idx < n_min)
-        counts = np.bincount(idx[inside], minlength=n_min)
-        sums = np.bincount(idx[inside], weights=hr[inside], minlength=n_min)
+        before = int(np.searchsorted(idx, 0))  # samples before the first minute
+        upto = int(np.searchsorted(idx, n_min))
+        inside = idx[before:upto]
+        counts = np.bincount(inside, minlength=n_min)
+        sums = np.bincount(inside, weights=hr[before:upto], minlength=n_min)
         minute_end = (m0 + 1 + np.arange(n_min, dtype=np.int64)) * _US_PER_MIN
-        last = np.searchsorted(ts, minute_end, side="left") - 1  # last sample before the end
+        # the last sample before each minute's end (ts sorted: a running count)
+        last = np.cumsum(counts) + (before - 1)
         lk = np.maximum(last, 0)
         held = (last >= 0) & (ts[lk] + np.round(hold[lk] * _US_PER_S) >= minute_end)
         has = (counts > 0) | held
         with np.errstate(invalid="ignore", divide="ignore"):
             value = np.where(counts > 0, sums / np.maximum(counts, 1), hr[lk])
         value = np.where(has, value, 0.0)
-        means = sliding_window_view(value, w).mean(axis=-1)
-        complete = sliding_window_view(has, w).all(axis=-1)
-        start = (m0 + np.arange(means.size, dtype=np.int64)) * _US_PER_MIN
-        day = _day_of(bounds, start)
-        ok = complete & (day >= 0) & (day < n_days)
-        np.minimum.at(floor, day[ok], means[ok])
+        # window means: the w minute values added in order, then divided (as a mean over a
+        # window adds them), and windows with every minute valued (a running count)
+        n_win = n_min - w + 1
+        total = value[:n_win].copy()
+        for k in range(1, w):
+            total += value[k : k + n_win]
+        means = total / w
+        run = np.concatenate(([0], np.cumsum(has, dtype=np.int64)))
+        complete = run[w : w + n_win] - run[:n_win] == w
+        # windows by the local day they start in: [first minute starting in day j, ...)
+        first_min = -(-(bounds - m0 * _US_PER_MIN) // _US_PER_MIN)
+        edges = np.clip(first_min, 0, n_win)
+        means = np.where(complete, means, np.inf)
+        for j in np.flatnonzero(edges[1:] > edges[:-1]).tolist():
+            floor[j] = min(floor[j], float(means[edges[j] : edges[j + 1]].min()))
     floor[~np.isfinite(floor) | (hours < min_hours)] = np.nan
     return RestFloor(floor_bpm=floor, hours=hours)
 

@@ -32,7 +32,7 @@ from ..prescription import Prescription
 from ..timeutil import day_start_utc_us, local_days
 from . import study
 from .anchors import DayAnchors, day_anchors, estimates_table
-from .db import transaction
+from .db import fetch_arrow, transaction
 from .minutes import accel_epochs, combine
 from .participants import require
 from .prescriptions import get as get_prescription
@@ -699,66 +699,133 @@ _VENDOR_MEAN_KINDS = ("resting_hr_bpm", "hrv_sdnn_ms")
 def _vendor_daily(
     con: duckdb.DuckDBPyConnection, participant_id: str, tz: str, cfg: DoseConfig
 ) -> pa.Table | None:
-    """Vendor series per local day and kind, from ONE source per day and kind: the source with
-    the most data that day (an iPhone and a Watch both count steps; adding them would count the
-    same steps twice; equal amounts: the smaller sha256). Day values (>= 23 h) keep their day;
-    shorter intervals go to the local day of their start."""
-    got = con.execute(
-        "SELECT epoch_us(v.start_ts) AS start, v.duration_s, v.value, v.kind, v.unit, "
-        "v.source_id, v.origin, s.sha256 FROM vendor_activity v JOIN sources s USING (source_id) "
-        "WHERE v.participant_id = ? AND s.status IN ('imported', 'salvaged')",
-        [participant_id],
-    ).fetchall()
-    if not got:
+    """Vendor series per local day and kind (see :func:`vendor_daily`)."""
+    got = fetch_arrow(
+        con.execute(
+            "SELECT epoch_us(v.start_ts) AS start, v.duration_s, v.value, v.kind, v.unit, "
+            "v.source_id, v.origin FROM vendor_activity v JOIN sources s USING (source_id) "
+            "WHERE v.participant_id = ? AND s.status IN ('imported', 'salvaged')",
+            [participant_id],
+        )
+    )
+    if not got.num_rows:
         return None
-    start = np.array([r[0] for r in got], np.int64)
-    # A day value starts at local midnight: take the local day of its midpoint, robust to a
-    # start written a second early or late.
-    dur = np.array([r[1] for r in got], np.float64)
-    mid = start + np.where(dur >= 23 * 3600, (dur * 5e5).astype(np.int64), 0)
-    days = local_days(mid, tz)
-    groups: dict[tuple[Any, str, int], list[float]] = {}
-    meta: dict[tuple[Any, str, int], tuple[str | None, str | None]] = {}
-    sha = {int(r[5]): str(r[7]) for r in got}
-    for d, r in zip(days.tolist(), got, strict=True):
-        key = (d, r[3], int(r[5]))
-        groups.setdefault(key, []).append(float(r[2]))
-        meta[key] = (r[4], r[6])
-    best: dict[tuple[Any, str], tuple[int, int, float, int]] = {}
-    for (d, kind, sid), vals in groups.items():
-        agg = float(np.mean(vals)) if kind in _VENDOR_MEAN_KINDS else float(np.sum(vals))
-        prev = best.get((d, kind))
-        n = (prev[3] if prev else 0) + 1
-        if (
-            prev is None
-            or len(vals) > prev[1]
-            or (len(vals) == prev[1] and sha[sid] < sha[prev[0]])
-        ):
-            best[(d, kind)] = (sid, len(vals), agg, n)
-        else:
-            best[(d, kind)] = (*prev[:3], n)
-    keys = sorted(best, key=lambda k: (k[0], k[1]))
-    rows = [best[k] for k in keys]
+    sha = dict(
+        con.execute(
+            "SELECT source_id, sha256 FROM sources WHERE source_id IN "
+            "(SELECT DISTINCT source_id FROM vendor_activity WHERE participant_id = ?)",
+            [participant_id],
+        ).fetchall()
+    )
+    kind = pc.dictionary_encode(got.column("kind").combine_chunks())
+    names = kind.dictionary.to_pylist()
+    rank = np.argsort(np.argsort(np.array(names, object)))  # codes in the kinds' sort order
+    sid = got.column("source_id").to_numpy().astype(np.int64)
+    picked = _vendor_daily_coded(
+        got.column("start").to_numpy().astype(np.int64),
+        got.column("duration_s").to_numpy().astype(np.float64),
+        got.column("value").to_numpy().astype(np.float64),
+        rank[kind.indices.to_numpy(zero_copy_only=False)].astype(np.int64),
+        sorted(names),
+        sid,
+        sha,
+        tz,
+    )
+    rows = pa.array(picked["row"])
+    n = len(picked["row"])
     return pa.table(
         {
-            "participant_id": pa.array([participant_id] * len(keys), pa.string()),
-            "day": pa.array(np.array([k[0] for k in keys], "datetime64[D]")),
-            "kind": pa.array([k[1] for k in keys], pa.string()),
-            "unit": pa.array(
-                [meta[(k[0], k[1], r[0])][0] for k, r in zip(keys, rows, strict=True)], pa.string()
-            ),
-            "value": pa.array([r[2] for r in rows], pa.float64()),
-            "aggregate": pa.array(
-                ["mean" if k[1] in _VENDOR_MEAN_KINDS else "sum" for k in keys], pa.string()
-            ),
-            "source_id": pa.array([r[0] for r in rows], pa.int64()),
-            "origin": pa.array(
-                [meta[(k[0], k[1], r[0])][1] for k, r in zip(keys, rows, strict=True)], pa.string()
-            ),
-            "n_sources": pa.array([r[3] for r in rows], pa.int32()),
-            "params_id": pa.array([cfg.params_id] * len(keys), pa.string()),
+            "participant_id": pa.array([participant_id] * n, pa.string()),
+            "day": pa.array(picked["day"]),
+            "kind": pa.array(picked["kind"], pa.string()),
+            "unit": got.column("unit").take(rows).combine_chunks().cast(pa.string()),
+            "value": pa.array(picked["value"], pa.float64()),
+            "aggregate": pa.array(picked["aggregate"], pa.string()),
+            "source_id": pa.array(picked["source_id"], pa.int64()),
+            "origin": got.column("origin").take(rows).combine_chunks().cast(pa.string()),
+            "n_sources": pa.array(picked["n_sources"], pa.int32()),
+            "params_id": pa.array([cfg.params_id] * n, pa.string()),
         }
     )
+
+
+def vendor_daily(
+    start_us: npt.NDArray[np.int64],
+    duration_s: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    kind: npt.NDArray[np.object_],
+    unit: npt.NDArray[np.object_],
+    source_id: npt.NDArray[np.int64],
+    origin: npt.NDArray[np.object_],
+    sha256: npt.NDArray[np.object_],
+    tz: str,
+) -> dict[str, npt.NDArray[Any]]:
+    """Vendor values per local day and kind, from ONE source per day and kind: the source
+    with the most values that day (an iPhone and a Watch both count steps; adding them would
+    count the same steps twice; equal counts: the smaller sha256). Day values (>= 23 h) keep
+    their day (the local day of their midpoint, robust to a start written a second early or
+    late); shorter intervals go to the local day of their start. Resting HR and HRV are
+    averaged, the rest summed, in the order of the rows; the unit and origin are the last
+    row's of the source that day.
+
+    Returns columns sorted by day and kind: ``day`` (datetime64[D]), ``kind``, ``unit``,
+    ``value``, ``aggregate`` ("mean" or "sum"), ``source_id``, ``origin``, ``n_sources``
+    (sources with values that day)."""
+    kinds, kind_i = np.unique(np.asarray(kind, str), return_inverse=True)
+    sha = {int(i): str(h) for i, h in zip(source_id.tolist(), sha256.tolist(), strict=True)}
+    got = _vendor_daily_coded(
+        start_us, duration_s, value, kind_i.astype(np.int64), kinds.tolist(), source_id, sha, tz
+    )
+    rows = got.pop("row")
+    return {**got, "unit": unit[rows], "origin": origin[rows]}
+
+
+def _vendor_daily_coded(
+    start_us: npt.NDArray[np.int64],
+    duration_s: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    kind_i: npt.NDArray[np.int64],
+    kinds: list[str],
+    source_id: npt.NDArray[np.int64],
+    sha: dict[int, str],
+    tz: str,
+) -> dict[str, npt.NDArray[Any]]:
+    """:func:`vendor_daily` over kinds given as codes (``kinds[code]``, sorted) and the
+    sha256 of each source; ``row``: the row whose unit and origin each result takes."""
+    mid = start_us + np.where(duration_s >= 23 * 3600, (duration_s * 5e5).astype(np.int64), 0)
+    day = local_days(mid, tz).astype(np.int64)
+    # groups of (day, kind, source), rows in their order within each
+    order = np.lexsort((source_id, kind_i, day))
+    d, k, sid = day[order], kind_i[order], source_id[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (d[1:] != d[:-1]) | (k[1:] != k[:-1]) | (sid[1:] != sid[:-1])
+    g0 = np.flatnonzero(new)
+    g_last = np.append(g0[1:], order.size) - 1
+    count = np.diff(np.append(g0, order.size))
+    total = np.add.reduceat(value[order], g0)
+    is_mean = np.isin(np.array(kinds, object), _VENDOR_MEAN_KINDS)[k[g0]]
+    agg = np.where(is_mean, total / count, total)
+    # per (day, kind): the group with the most values, then the smallest sha256
+    sids = np.unique(sid[g0])
+    by_sha = np.argsort(np.array([sha[int(i)] for i in sids.tolist()], object))
+    sha_rank = np.empty(sids.size, np.int64)
+    sha_rank[by_sha] = np.arange(sids.size)
+    g_sha = sha_rank[np.searchsorted(sids, sid[g0])]
+    gd, gk = d[g0], k[g0]
+    best = np.lexsort((g_sha, -count, gk, gd))
+    first = np.ones(best.size, bool)
+    first[1:] = (gd[best][1:] != gd[best][:-1]) | (gk[best][1:] != gk[best][:-1])
+    starts = np.flatnonzero(first)
+    pick = best[starts]
+    return {
+        "day": gd[pick].astype("datetime64[D]"),
+        "kind": np.array(kinds, object)[gk[pick]],
+        "value": agg[pick],
+        "aggregate": np.where(is_mean[pick], "mean", "sum").astype(object),
+        "source_id": sid[g0][pick],
+        "n_sources": np.diff(np.append(starts, best.size)).astype(np.int32),
+        "row": order[g_last[pick]],
+    }
 
 
 def _nan_to_null(table: pa.Table) -> pa.Table:
