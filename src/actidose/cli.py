@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import duckdb
-import polars as pl
 
 from . import __version__
 from .cli_errors import user_errors
@@ -30,6 +29,9 @@ from .storage.db import connect, fetch_arrow, resolve_db_path
 from .storage.derive import load_config, recompute, save_config
 from .storage.prescriptions import save as save_prescriptions
 from .storage.symptoms import import_file as import_symptoms
+
+if TYPE_CHECKING:
+    import polars as pl
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -570,6 +572,8 @@ def import_cmd(
 
 # --------------------------------------------------------------------------- query / export
 def _frame(result: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    import polars as pl
+
     frame = pl.from_arrow(fetch_arrow(result))
     assert isinstance(frame, pl.DataFrame)
     return frame

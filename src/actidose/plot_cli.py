@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 import duckdb
-import polars as pl
 
 from .cli_errors import user_errors
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    import polars as pl
     from matplotlib.figure import Figure
 
     from .api import Study
@@ -103,6 +103,8 @@ def _between(
     frame: pl.DataFrame, col: str, lo: dt.date | None, hi: dt.date | None, *, span: int = 0
 ) -> pl.DataFrame:
     """Rows whose ``[col, col + span days]`` overlaps ``[lo, hi]``."""
+    import polars as pl
+
     if lo is not None:
         frame = frame.filter(pl.col(col) + pl.duration(days=span) >= lo)
     if hi is not None:
@@ -114,6 +116,8 @@ def _xlim(
     lo: dt.date | None, hi: dt.date | None, *frames: tuple[pl.DataFrame, str]
 ) -> tuple[dt.date, dt.date] | None:
     """The shown range: the options, the data's range where one is not given."""
+    import polars as pl
+
     if lo is None and hi is None:
         return None
     days: list[dt.date] = [

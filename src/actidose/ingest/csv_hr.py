@@ -44,15 +44,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from actidose.errors import InputError, UsageError
 from actidose.recording import TS_DTYPE, HRSeries, ReadContext, Recording, RRSeries
 from actidose.timeutil import LOCAL_NONEXISTENT, local_to_utc, zone
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "FORMAT",
@@ -170,6 +172,8 @@ def civil_to_us(
 
 
 def _int_col(frame: pl.DataFrame, name: str, default: int = 0) -> npt.NDArray[np.int64]:
+    import polars as pl
+
     col = frame.get_column(name).cast(pl.Int64, strict=False).fill_null(default)
     return col.to_numpy().astype(np.int64)
 
@@ -178,6 +182,8 @@ def parse_iso(texts: Sequence[str | None]) -> ParsedTimes:
     """Vectorized ISO 8601 date-times (``2024-03-31T01:30:00``, ``... 01:30:00.25Z``,
     ``...+01:00``, ``...+0100``, ``...+01``). Seconds are optional; fractions beyond
     microseconds are truncated."""
+    import polars as pl  # (loaded when used: every command imports this module)
+
     n = len(texts)
     if n == 0:
         e = np.empty(0, np.int64)
@@ -265,6 +271,8 @@ def parse_numbers(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Vectorized numbers from text: (values, parsed, empty). ``nan``/``inf`` parse (a source's
     own "no value"); empty cells are not parsed and flagged ``empty``."""
+    import polars as pl  # (loaded when used: every command imports this module)
+
     s = pl.Series("v", texts, dtype=pl.String).str.strip_chars()
     empty = s.fill_null("").eq("").to_numpy()
     if decimal_comma:

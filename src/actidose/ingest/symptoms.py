@@ -56,7 +56,6 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 
 from ..dose.instruments import Instrument, canonical_name
 from ..errors import InputError, UsageError
@@ -323,6 +322,8 @@ def _times(
     has_zone = parsed.has_zone.copy()
     ok = parsed.ok.copy()
     if (~ok).any():  # date only: local midnight
+        import polars as pl  # (loaded only here: every command imports this module)
+
         g = pl.Series("t", texts, dtype=pl.String).str.extract_groups(_DATE_ONLY).struct.unnest()
         cols = [
             g.get_column(c).cast(pl.Int64, strict=False).fill_null(0).to_numpy() for c in g.columns
