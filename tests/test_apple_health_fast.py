@@ -587,7 +587,18 @@ def test_no_second_process_on_a_busy_machine(
     big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fast, "_idle_core", lambda since: False)
-    monkeypatch.setattr(fast._Split, "_other", None)  # would fail if called
+    monkeypatch.setattr(fast.multiprocessing, "get_context", None)  # fails if a split starts
+    rec = read_file(big_file)
+    assert rec.meta[READER] == "fast"
+    same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_one_process_where_forking_is_not_safe(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    monkeypatch.setattr(fast.sys, "platform", platform)
+    monkeypatch.setattr(fast.multiprocessing, "get_context", None)  # fails if a split starts
     rec = read_file(big_file)
     assert rec.meta[READER] == "fast"
     same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))

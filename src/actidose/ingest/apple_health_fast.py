@@ -43,8 +43,8 @@ read (the prolog goes through the reference reader's own checks first, which ref
 entity declaration), and no entity other than the five predefined ones and character
 references is accepted.
 
-A regular file of at least :data:`PARALLEL_MIN` bytes is read by two processes when another
-core was idle while this one read its first blocks (:data:`_IDLE_PROBE_S`, from
+A regular file of at least :data:`PARALLEL_MIN` bytes is read by two processes (on Linux)
+when another core was idle while this one read its first blocks (:data:`_IDLE_PROBE_S`, from
 ``/proc/stat``): a forked process takes pieces from the end of the file, this one from the
 front, each piece a third of what is not yet taken (so the two finish together), cut where a
 line starts a top-level ``<Record``. Each of the other process's pieces is read as a part of
@@ -71,6 +71,7 @@ import os
 import pickle
 import re
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1728,9 +1729,11 @@ class _Split:
     @classmethod
     def of(cls, fp: BinaryIO, head: bytes, start: int, path: str) -> _Split | None:
         """A split for this file, or None where there can be none (not a regular file, too
-        short, one core, no fork, threads running)."""
-        if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-            return None  # forking a process that runs threads is not safe
+        short, one core, threads running, not Linux)."""
+        if not sys.platform.startswith("linux") or threading.active_count() > 1:
+            # forking a process that runs threads is not safe, nor is forking one that uses
+            # macOS's system frameworks (numpy's Accelerate)
+            return None
         if (os.cpu_count() or 1) < 2:
             return None
         try:
