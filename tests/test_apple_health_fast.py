@@ -760,6 +760,18 @@ def test_seam_after_finds_the_first_line_that_starts_a_record(tmp_path: Path) ->
         assert fast._seam_after(fd, seams[3] - 1, seams[3]) is None  # not before stop
 
 
+def test_seam_after_looks_only_so_far(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file without places to cut costs a bounded search, not a read of the rest."""
+    path = tmp_path / "flat.xml"
+    filler = b'\n  <MetadataEntry key="k" value="v"/>' * 80_000  # 3 MB, nowhere to cut
+    path.write_bytes(b'<HealthData>\n <Record value="1">' + filler + b'\n <Record a="2"/>')
+    monkeypatch.setattr(fast, "_SEAM_SEARCH", 1 << 20)
+    with path.open("rb") as fp:
+        assert fast._seam_after(fp.fileno(), 0, path.stat().st_size) is None
+        monkeypatch.setattr(fast, "_SEAM_SEARCH", 8 << 20)
+        assert fast._seam_after(fp.fileno(), 0, path.stat().st_size) is not None
+
+
 # --- generated records and damage: the same outcome as the reference reader -------------------
 
 _SOURCES = [

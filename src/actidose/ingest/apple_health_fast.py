@@ -1640,6 +1640,8 @@ _IDLE_PROBE_S: Final = 0.04
 #: at least :data:`_MIN_PIECE` bytes (smaller pieces near the end even out the two halves)
 _PIECE_SHARE: Final = 3
 _MIN_PIECE: Final = 8 << 20
+#: how far a place to cut is looked for (no such place: the piece runs on to the next part)
+_SEAM_SEARCH: Final = 16 << 20
 
 
 def scan(fp: BinaryIO, head: bytes, *, path: str, parallel: bool = True) -> Recording:
@@ -1894,11 +1896,13 @@ def _loads(fd: int, sizes: list[int]) -> Any:
 def _seam_after(fd: int, at: int, stop: int) -> int | None:
     """The first place at or after ``at`` and before ``stop`` where a line starts a
     top-level ``<Record`` just after the end of a tag (a file offset just after a value's
-    closing quote), or None. (Read in windows that overlap by 4 KiB: a place whose end tags
-    and white space run longer than that across two windows would be passed over.)"""
+    closing quote), or None; looked for over :data:`_SEAM_SEARCH` bytes at most. (Read in
+    windows that overlap by 4 KiB: a place whose end tags and white space run longer than
+    that across two windows would be passed over.)"""
     step, overlap = 1 << 18, 1 << 12
     at = max(at - 1, 0)  # from the quote before the place
-    while at < stop:
+    give_up = at + _SEAM_SEARCH
+    while at < stop and at < give_up:
         window = os.pread(fd, min(step, stop - at) + overlap, at)
         m = _SEAM.search(window)
         if m is not None:
