@@ -631,6 +631,25 @@ def test_a_second_process_that_dies_is_not_waited_for(
     same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
 
 
+def test_a_second_process_that_hangs_is_stopped(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other process stuck in a piece: after the wait, it is stopped and this process
+    reads what is left."""
+    import time
+
+    def hang(*args: Any) -> Any:
+        time.sleep(600)
+
+    monkeypatch.setattr(fast, "_read_piece", hang)
+    monkeypatch.setattr(fast, "_WAIT_S", 0.5)
+    t0 = time.perf_counter()
+    rec = read_file(big_file)
+    assert time.perf_counter() - t0 < 60
+    assert rec.meta[READER] == "fast"
+    same_recording(rec, outcome(ah.read_reference, big_file.read_bytes()))
+
+
 def test_the_parts_come_back_through_the_pipe_without_a_memory_file(
     big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

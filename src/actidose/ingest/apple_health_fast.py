@@ -73,6 +73,7 @@ import re
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final, TypeVar
@@ -1642,6 +1643,8 @@ _PIECE_SHARE: Final = 3
 _MIN_PIECE: Final = 8 << 20
 #: how far a place to cut is looked for (no such place: the piece runs on to the next part)
 _SEAM_SEARCH: Final = 16 << 20
+#: how long, at least, this process waits for the other one's parts once it has read its own
+_WAIT_S: Final = 30.0
 
 
 def scan(fp: BinaryIO, head: bytes, *, path: str, parallel: bool = True) -> Recording:
@@ -1727,6 +1730,7 @@ class _Split:
         self.taken: Any = None  # (front, back): file offsets taken up to and from
         self.lock: Any = None
         self.memfd: int | None = None
+        self.started = 0.0  # when the other process was started (perf_counter)
 
     @classmethod
     def of(cls, fp: BinaryIO, head: bytes, start: int, path: str) -> _Split | None:
@@ -1759,8 +1763,6 @@ class _Split:
             nxt = self._take_front()
             self.limit = pos if nxt is None else nxt
             return self.limit - self.origin
-        import time
-
         now = time.perf_counter()
         if self.since is None:
             self.since = (now, _cpu_times())
@@ -1792,6 +1794,7 @@ class _Split:
             return -1
         send.close()
         self.child, self.recv, self.limit = child, recv, first
+        self.started = time.perf_counter()
         return first - self.origin
 
     def _take_front(self) -> int | None:
@@ -1860,8 +1863,15 @@ class _Split:
         return ("memfd", [memoryview(data).nbytes, *(b.raw().nbytes for b in buffers)])
 
     def result(self) -> list[tuple[int, Any]]:
-        """The other process's parts, in file order, as (file offset, part or why not)."""
+        """The other process's parts, in file order, as (file offset, part or why not); none
+        when it has not sent them within :data:`_WAIT_S` (or four times as long as this
+        process has read since the split, if longer): it is stopped and this process reads
+        the rest itself."""
+        patience = max(_WAIT_S, 4 * (time.perf_counter() - self.started))
         try:
+            if not self.recv.poll(patience):
+                self.child.terminate()
+                raise TimeoutError
             got = self.recv.recv()
             if isinstance(got, tuple) and got[0] == "memfd" and self.memfd is not None:
                 got = _loads(self.memfd, got[1])
