@@ -19,6 +19,19 @@ CORPUS = SHARED / "corpus"
 VECTORS = SHARED / "reference" / "vectors.json"
 
 
+def demo_study(tmp: Path, *args: str) -> Path:
+    """A demo study made by ``actidose demo`` (files under ``tmp/files``; ``args``: its
+    options), and the path of its database."""
+    from click.testing import CliRunner
+
+    from actidose.cli import main
+
+    db = tmp / "demo.duckdb"
+    r = CliRunner().invoke(main, ["--db", str(db), "demo", "--dir", str(tmp / "files"), *args])
+    assert r.exit_code == 0, r.output
+    return db
+
+
 def need_corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS}")

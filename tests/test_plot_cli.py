@@ -24,6 +24,8 @@ from actidose import plots
 from actidose.cli import _Ctx, main
 from actidose.plot_cli import prescription_targets, register
 
+from .conftest import demo_study
+
 
 @click.group()
 @click.option("--db")
@@ -42,24 +44,7 @@ MAGIC = {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF"}
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("plot_cli")
-    path = tmp / "demo.duckdb"
-    r = CliRunner().invoke(
-        main,
-        [
-            "--db",
-            str(path),
-            "demo",
-            "--dir",
-            str(tmp / "files"),
-            "--participants",
-            "4",
-            "--weeks",
-            "3",
-        ],
-    )
-    assert r.exit_code == 0, r.output
-    return path
+    return demo_study(tmp_path_factory.mktemp("plot_cli"), "--participants", "4", "--weeks", "3")
 
 
 def run(db: Path, *args: str) -> Result:

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,32 +28,17 @@ from matplotlib.patches import Rectangle
 import actidose
 from actidose import plots
 from actidose.api import Study
-from actidose.cli import main
 from actidose.errors import UsageError
 from actidose.plots._mpl import new_figure, style
+
+from .conftest import demo_study
 
 CODES = {"unobserved": 0, "partial": 1, "observed": 2}
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Study]:
-    tmp = tmp_path_factory.mktemp("plots")
-    db = tmp / "demo.duckdb"
-    r = CliRunner().invoke(
-        main,
-        [
-            "--db",
-            str(db),
-            "demo",
-            "--dir",
-            str(tmp / "files"),
-            "--participants",
-            "4",
-            "--weeks",
-            "3",
-        ],
-    )
-    assert r.exit_code == 0, r.output
+    db = demo_study(tmp_path_factory.mktemp("plots"), "--participants", "4", "--weeks", "3")
     with actidose.open(db) as s:
         yield s
 

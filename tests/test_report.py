@@ -46,7 +46,7 @@ from actidose.storage import prescriptions as store_presc
 from actidose.storage.db import connect
 from actidose.storage.derive import recompute
 
-from .conftest import activity_file, utc
+from .conftest import activity_file, demo_study, utc
 
 GENERATED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -150,11 +150,7 @@ def assert_self_contained(doc: Doc) -> None:
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("demo")
-    db = tmp / "demo.duckdb"
-    r = CliRunner().invoke(main, ["--db", str(db), "demo", "--dir", str(tmp / "files")])
-    assert r.exit_code == 0, r.output
-    return db
+    return demo_study(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import actidose
-from actidose.cli import main
 from actidose.report import write_cohort_report, write_participant_report
+
+from .conftest import demo_study
 
 pytestmark = pytest.mark.slow  # a browser start per page: about 6 s with the demo study
 
@@ -73,9 +73,7 @@ def assert_not_blank(img: np.ndarray) -> None:
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _chromium()  # skip before building anything
     tmp = tmp_path_factory.mktemp("render")
-    db = tmp / "demo.duckdb"
-    r = CliRunner().invoke(main, ["--db", str(db), "demo", "--dir", str(tmp / "files")])
-    assert r.exit_code == 0, r.output
+    db = demo_study(tmp)
     with actidose.open(db) as study:
         return {
             "participant": write_participant_report(study, "P001", tmp / "P001.html"),

@@ -39,6 +39,7 @@ from actidose.scale import (
     source_id_of,
 )
 from actidose.scale.parts import part_path, temp_name
+from actidose.scale.tables import SOURCE_TABLES
 from actidose.storage import participants
 from actidose.storage import symptoms as ssym
 from actidose.storage.db import connect
@@ -47,15 +48,7 @@ from actidose.storage.schema import DERIVED_TABLES
 
 from .conftest import activity_file, add_p, need_corpus, utc
 
-SOURCE_LEVEL = (
-    "sources",
-    "hr_samples",
-    "rr_intervals",
-    "activities",
-    "vendor_activity",
-    "accel_epochs",
-    "accel_processing",
-)
+SOURCE_LEVEL = SOURCE_TABLES
 
 
 # ---------------------------------------------------------------------------------- helpers

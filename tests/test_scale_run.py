@@ -36,8 +36,10 @@ from actidose.scale.run import (
     read_ledgers,
     run_files,
 )
+from actidose.scale.tables import SOURCE_TABLES
 from actidose.scale_cli import read_manifest
 from actidose.storage.db import connect
+from actidose.storage.schema import DERIVED_TABLES
 
 from .conftest import add_p, need_corpus
 
@@ -46,26 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- shared helpers
 #: Tables compared between runs: every source-level and derived table of the SQL contract.
-COMPARED = (
-    "sources",
-    "hr_samples",
-    "rr_intervals",
-    "activities",
-    "vendor_activity",
-    "accel_epochs",
-    "accel_processing",
-    "sessions",
-    "daily_load",
-    "load_series",
-    "weekly_dose",
-    "vendor_daily",
-    "hr_estimates",
-    "symptom_scores",
-    "symptom_exposure",
-    "symptom_days",
-    "adherence",
-    "adherence_summary",
-)
+COMPARED = SOURCE_TABLES + DERIVED_TABLES
 
 
 def _canon(v: Any) -> Any:

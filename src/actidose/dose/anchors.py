@@ -198,9 +198,11 @@ def resting_floor(
         # windows by the local day they start in: [first minute starting in day j, ...)
         first_min = -(-(bounds - m0 * _US_PER_MIN) // _US_PER_MIN)
         edges = np.clip(first_min, 0, n_win)
-        means = np.where(complete, means, np.inf)
-        for j in np.flatnonzero(edges[1:] > edges[:-1]).tolist():
-            floor[j] = min(floor[j], float(means[edges[j] : edges[j + 1]].min()))
+        # the days with windows tile [edges[0], edges[-1]): one minimum per day's run
+        means = np.where(complete, means, np.inf)[edges[0] : edges[-1]]
+        days = np.flatnonzero(edges[1:] > edges[:-1])
+        if days.size:
+            floor[days] = np.minimum.reduceat(means, edges[days] - edges[0])
     floor[~np.isfinite(floor) | (hours < min_hours)] = np.nan
     return RestFloor(floor_bpm=floor, hours=hours)
 

@@ -1631,6 +1631,14 @@ def _cut(sc: _Scanner, cut: int, k: int) -> None:
     sc.offset += cut
 
 
+def _cut_at_value_end(sc: _Scanner) -> None:
+    """Scan what is left in the buffer when it ends just after a value (the end of a part
+    whose next part begins with the end of the tag)."""
+    q = sc.q
+    if q.size and q.size % 2 == 0 and int(q[-1]) + 1 == sc.fill:
+        _cut(sc, sc.fill, q.size)
+
+
 PARALLEL_MIN: Final = 48 << 20  # exports at least this long are read by two processes
 _SEAM: Final = re.compile(
     rb'"/?>(?:[ \t\r\n]*</[A-Za-z_][A-Za-z0-9._-]*[ \t\r\n]*>)*[ \t\r\n]*\n <Record[ \t\r\n]'
@@ -1690,9 +1698,7 @@ def _join_all(
     if pieces and pieces[0][0] == pos < end and isinstance(pieces[0][1], dict):
         # the next part was read (so it begins with the end of a tag): the last tag here is
         # whole, if this part ends just after a value
-        q = sc.q
-        if q.size and q.size % 2 == 0 and int(q[-1]) + 1 == sc.fill:
-            _cut(sc, sc.fill, q.size)
+        _cut_at_value_end(sc)
     if sc.fill == 0 and pos < end:
         for at, piece in pieces:
             if at != pos or not isinstance(piece, dict) or not _join(sc, piece):
@@ -1936,9 +1942,7 @@ def _read_piece(
     sc.offset = at
     _run(sc, _Source(memoryview(b""), fd=fd, offset=at, limit=to - at), final=final)
     if not final:
-        q = sc.q
-        if q.size and q.size % 2 == 0 and int(q[-1]) + 1 == sc.fill:
-            _cut(sc, sc.fill, q.size)
+        _cut_at_value_end(sc)
         if sc.fill or sc.seam is None:
             raise Declined(f"bytes {at}-{to} do not end just after a value")
     sc.buf = bytearray(0)
