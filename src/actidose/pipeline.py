@@ -215,6 +215,33 @@ def _parse(item: _Item, salvage: bool, ctx: ReadContext) -> _Parsed:
         return _Parsed(item, fmt, reason=reason, status="failed")
 
 
+def _source_file(p: _Parsed, replace_id: int | None = None) -> SourceFile:
+    """What is stored of a parsed item: its recording and cleaned samples, or (unreadable)
+    the reason it has none."""
+    from .storage.write import SourceFile
+
+    it = p.item
+    if p.status != "ok" or p.rec is None or p.hr is None:
+        return SourceFile(
+            it.sha256,
+            it.display,
+            it.size,
+            fmt=p.fmt,
+            reason=p.reason or "unreadable",
+            replace_id=replace_id,
+            archive_sha256=it.archive_sha256,
+        )
+    return SourceFile(
+        it.sha256,
+        it.display,
+        it.size,
+        p.rec,
+        p.hr,
+        replace_id=replace_id,
+        archive_sha256=it.archive_sha256,
+    )
+
+
 def _parse_many(items: Sequence[_Item], salvage: bool, ctx: ReadContext) -> list[_Parsed]:
     """Read a list of items (one task of a worker process)."""
     return [_parse(it, salvage, ctx) for it in items]
@@ -496,36 +523,18 @@ class _Run:
             self.summary.files.append(s.outcome)
 
     def _add(self, s: _Slot, p: _Parsed) -> None:
-        from .storage.write import SourceFile
-
         it = p.item
         if p.status == "skipped":
             s.outcome = FileOutcome(it.display, "skipped", p.fmt, p.reason)
             self.summary.files.append(s.outcome)
             return
         if p.status != "ok" or p.rec is None or p.hr is None:
-            entry = SourceFile(
-                it.sha256,
-                it.display,
-                it.size,
-                fmt=p.fmt,
-                reason=p.reason or "unreadable",
-                replace_id=s.replace_id,
-                archive_sha256=it.archive_sha256,
-            )
+            entry = _source_file(p, s.replace_id)
             status = "failed" if p.status == "failed" else "quarantined"
             out = FileOutcome(it.display, status, p.fmt, p.reason)
         else:
             rec, hr = p.rec, p.hr
-            entry = SourceFile(
-                it.sha256,
-                it.display,
-                it.size,
-                rec,
-                hr,
-                replace_id=s.replace_id,
-                archive_sha256=it.archive_sha256,
-            )
+            entry = _source_file(p, s.replace_id)
             out = FileOutcome(
                 it.display,
                 "salvaged" if rec.salvaged else "imported",

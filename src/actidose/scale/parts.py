@@ -796,7 +796,7 @@ class _Writer:
 
     def write(self, p: _Parsed) -> FileSummary:
         """The parts of one parsed item; the ``sources`` part last."""
-        from ..storage.write import SourceFile
+        from ..pipeline import _source_file
         from .tables import DATA_TABLES, source_id_of, source_tables
 
         it = p.item
@@ -805,22 +805,12 @@ class _Writer:
             path = self.mark(it.sha256, summary)
             return replace(summary, parts=(relative(self.root, path),))
         sid = source_id_of(it.sha256)
+        f = _source_file(p)
         if p.status != "ok" or p.rec is None or p.hr is None:
-            f = SourceFile(
-                it.sha256,
-                it.display,
-                it.size,
-                fmt=p.fmt,
-                reason=p.reason or "unreadable",
-                archive_sha256=it.archive_sha256,
-            )
             status = "failed" if p.status == "failed" else "quarantined"
             summary = FileSummary(it.display, self.pid, status, it.sha256, p.reason, p.fmt, sid)
         else:
             rec, hr = p.rec, p.hr
-            f = SourceFile(
-                it.sha256, it.display, it.size, rec, hr, archive_sha256=it.archive_sha256
-            )
             summary = FileSummary(
                 it.display,
                 self.pid,
